@@ -1,0 +1,1 @@
+"""Administrator screens: accounts, communes' population, the audit trail."""

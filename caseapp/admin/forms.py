@@ -1,0 +1,121 @@
+"""Administrator forms. Choices for communes and districts come from the database."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    EmailField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+from caseapp.geo.models import POPULATION_MAX
+from caseapp.users.models import DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX, Role, ScopeKind
+from caseapp.users.services import UserInput
+from caseapp.web import LOCALE_LABELS, ROLE_LABELS, SCOPE_LABELS
+
+
+def _optional_int(value: object) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+class UserForm(FlaskForm):
+    username = StringField(
+        _l("Tên đăng nhập"),
+        validators=[InputRequired(_l("Nhập tên đăng nhập.")), Length(min=3, max=USERNAME_MAX)],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    display_name = StringField(
+        _l("Họ và tên cán bộ"),
+        validators=[InputRequired(_l("Nhập họ và tên.")), Length(max=DISPLAY_NAME_MAX)],
+    )
+    email = EmailField(
+        _l("Thư điện tử"),
+        validators=[
+            Optional(),
+            Email(_l("Địa chỉ thư điện tử không hợp lệ.")),
+            Length(max=EMAIL_MAX),
+        ],
+    )
+    role = SelectField(
+        _l("Vai trò"),
+        choices=[(r.value, ROLE_LABELS[r]) for r in Role],
+        validators=[InputRequired()],
+    )
+    scope_kind = SelectField(
+        _l("Phạm vi"),
+        choices=[(s.value, SCOPE_LABELS[s]) for s in ScopeKind],
+        validators=[InputRequired()],
+    )
+    commune_codes = SelectMultipleField(
+        _l("Xã, phường phụ trách"),
+        coerce=int,
+        validators=[Optional()],
+        description=_l("Dùng khi phạm vi là một số xã, phường. Giữ Ctrl để chọn nhiều."),
+    )
+    former_district_code = SelectField(
+        _l("Huyện cũ"),
+        coerce=_optional_int,
+        validators=[Optional()],
+        description=_l("Dùng khi phạm vi là một huyện cũ."),
+    )
+    locale = SelectField(
+        _l("Ngôn ngữ"), choices=list(LOCALE_LABELS.items()), validators=[InputRequired()]
+    )
+    submit = SubmitField(_l("Lưu"))
+
+    def set_choices(
+        self, communes: list[tuple[int, str]], districts: list[tuple[int, str]]
+    ) -> None:
+        self.commune_codes.choices = communes
+        self.former_district_code.choices = [(None, _l("— Không chọn —")), *districts]
+
+    def to_input(self) -> UserInput:
+        return UserInput(
+            username=self.username.data or "",
+            display_name=self.display_name.data or "",
+            email=self.email.data or None,
+            role=self.role.data or "",
+            scope_kind=self.scope_kind.data or "",
+            commune_codes=list(self.commune_codes.data or []),
+            former_district_code=self.former_district_code.data,
+            locale=self.locale.data or "vi",
+        )
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes state: POST with a CSRF token, nothing else."""
+
+    submit = SubmitField(_l("Xác nhận"))
+
+
+class PopulationForm(FlaskForm):
+    # Text, not a number input: people type "12.345" or "12 345" as they write it on paper.
+    population = StringField(
+        _l("Dân số (người)"),
+        validators=[Optional(), Length(max=20)],
+        render_kw={"inputmode": "numeric"},
+        description=_l("Để trống nếu chưa có số liệu. Có thể gõ 12.345 hoặc 12345."),
+    )
+    submit = SubmitField(_l("Lưu"))
+
+    def validate_population(self, field: StringField) -> None:
+        if self.population_value() is None and (field.data or "").strip():
+            raise ValidationError(_l("Dân số phải là số nguyên từ 0 đến 10.000.000."))
+
+    def population_value(self) -> int | None:
+        """The typed number without separators, or None (blank or not a whole number)."""
+        digits = "".join(ch for ch in (self.population.data or "") if ch not in " .,\u00a0")
+        if not digits.isascii() or not digits.isdigit():
+            return None
+        value = int(digits)
+        return value if value <= POPULATION_MAX else None

@@ -1,0 +1,174 @@
+"""Accounts, communes and the audit trail, for administrators."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from caseapp import audit, authz, web
+from caseapp.admin.forms import ConfirmForm, PopulationForm, UserForm
+from caseapp.errors import FieldError
+from caseapp.extensions import db
+from caseapp.forms import show_field_error
+from caseapp.geo import queries as geo_queries
+from caseapp.geo import services as geo_services
+from caseapp.geo.models import Commune
+from caseapp.users import queries as user_queries
+from caseapp.users import services as user_services
+from caseapp.users.models import Role, User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _user_form(user: User | None = None) -> UserForm:
+    form = UserForm(obj=user)
+    form.set_choices(
+        [(c.code, c.name) for c in geo_queries.all_communes()],
+        [(d.code, d.name) for d in geo_queries.former_districts()],
+    )
+    if user is not None and request.method == "GET":
+        form.commune_codes.data = [c.code for c in user.communes]
+    return form
+
+
+@bp.route("/users")
+@authz.requires(authz.Action.MANAGE_USERS)
+def users() -> ResponseReturnValue:
+    role = request.args.get("role", "")
+    role_filter = Role(role) if role in set(Role) else None
+    page = request.args.get("page", 1, type=int)
+    pagination = user_queries.list_users(role=role_filter, page=page)
+    return render_template(
+        "admin/users.html", pagination=pagination, role=role_filter, roles=list(Role)
+    )
+
+
+@bp.route("/users/new", methods=("GET", "POST"))
+@authz.requires(authz.Action.MANAGE_USERS)
+def create_user() -> ResponseReturnValue:
+    form = _user_form()
+    if form.validate_on_submit():
+        try:
+            user, password = user_services.create_user(
+                web.settings(), form.to_input(), actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            # Shown once, in this response only: never in a flash cookie, a URL or a log.
+            return render_template("admin/password_issued.html", user=user, password=password)
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=("GET", "POST"))
+@authz.requires(authz.Action.MANAGE_USERS)
+def edit_user(user_id: int) -> ResponseReturnValue:
+    user = _user_or_404(user_id)
+    form = _user_form(user)
+    if form.validate_on_submit():
+        try:
+            user_services.update_user(
+                user, form.to_input(), actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã lưu tài khoản %(name)s.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user, confirm=ConfirmForm())
+
+
+@bp.route("/users/<int:user_id>/enabled", methods=("POST",))
+@authz.requires(authz.Action.MANAGE_USERS)
+def toggle_user(user_id: int) -> ResponseReturnValue:
+    user = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        user_services.set_enabled(
+            user, not user.is_enabled, actor=web.actor(), context=web.audit_context()
+        )
+    except FieldError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+    else:
+        db.session.commit()
+        message = (
+            _("Đã mở khóa tài khoản %(name)s.", name=user.username)
+            if user.is_enabled
+            else _(
+                "Đã khóa tài khoản %(name)s; mọi phiên đăng nhập của họ đã kết thúc.",
+                name=user.username,
+            )
+        )
+        flash(message, "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/password", methods=("POST",))
+@authz.requires(authz.Action.MANAGE_USERS)
+def reset_password(user_id: int) -> ResponseReturnValue:
+    user = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    password = user_services.reset_password(
+        web.settings(), user, actor=web.actor(), context=web.audit_context()
+    )
+    db.session.commit()
+    return render_template("admin/password_issued.html", user=user, password=password)
+
+
+@bp.route("/communes")
+@authz.requires(authz.Action.MANAGE_COMMUNES)
+def communes() -> ResponseReturnValue:
+    return render_template("admin/communes.html", communes=geo_queries.all_communes())
+
+
+@bp.route("/communes/<int:code>", methods=("GET", "POST"))
+@authz.requires(authz.Action.MANAGE_COMMUNES)
+def edit_commune(code: int) -> ResponseReturnValue:
+    commune = db.session.get(Commune, code)
+    if commune is None:
+        abort(404)
+    form = PopulationForm()
+    if request.method == "GET" and commune.population is not None:
+        form.population.data = web.format_number(commune.population)
+    if form.validate_on_submit():
+        try:
+            geo_services.set_population(
+                commune, form.population_value(), actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã lưu dân số của %(name)s.", name=commune.name), "success")
+            return redirect(url_for("admin.communes"))
+    return render_template("admin/commune_form.html", form=form, commune=commune)
+
+
+@bp.route("/audit")
+@authz.requires(authz.Action.MANAGE_USERS)
+def audit_trail() -> ResponseReturnValue:
+    page = request.args.get("page", 1, type=int)
+    pagination = db.paginate(
+        sa.select(audit.AuditEvent).order_by(audit.AuditEvent.id.desc()),
+        page=page,
+        per_page=web.settings().PAGE_SIZE,
+        error_out=False,
+    )
+    return render_template("admin/audit.html", pagination=pagination)

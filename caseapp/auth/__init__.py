@@ -1,0 +1,1 @@
+"""Sign-in, sign-out, passwords and server-side sessions."""

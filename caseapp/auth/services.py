@@ -1,0 +1,242 @@
+"""Sign-in with a per-account throttle, and revocable server-side sessions.
+
+Services take the actor and settings explicitly and flush, never commit (CONVENTIONS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from caseapp import audit
+from caseapp.auth import passwords
+from caseapp.auth.models import LoginThrottle, UserSession
+from caseapp.config import Settings
+from caseapp.db import utcnow
+from caseapp.extensions import db
+from caseapp.users.models import User
+
+# Verified against when the username is unknown, so both paths cost one Argon2 verification.
+_DUMMY_PASSWORD = "not-a-real-password-" + secrets.token_hex(8)
+_SESSION_TOUCH_SECONDS = 60
+
+
+class LoginOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    user: User | None = None
+    locked_until: datetime | None = None
+
+
+def normalise_username(username: str) -> str:
+    """Usernames compare case-insensitively and without surrounding spaces."""
+    return username.strip().casefold()
+
+
+def _throttle_key(settings: Settings, username: str) -> str:
+    # Keyed, so the table never holds what people typed (sometimes a password in the wrong box).
+    return hmac.new(
+        settings.SECRET_KEY.encode(), normalise_username(username).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _dummy_hash(settings: Settings) -> str:
+    cache = _dummy_hash.__dict__.setdefault("cache", {})
+    key = (settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_COST, settings.ARGON2_PARALLELISM)
+    if key not in cache:
+        cache[key] = passwords.hash_password(settings, _DUMMY_PASSWORD)
+    return str(cache[key])
+
+
+def authenticate(
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    context: audit.AuditContext | None = None,
+    now: datetime | None = None,
+) -> LoginResult:
+    """Check a sign-in. Unknown user, wrong password and disabled account look the same."""
+    now = now or utcnow()
+    key = _throttle_key(settings, username)
+    throttle = db.session.execute(
+        sa.select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    ).scalar_one_or_none()
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        audit.record("login_refused_locked", actor=None, outcome="denied", context=context)
+        return LoginResult(LoginOutcome.LOCKED, locked_until=throttle.locked_until)
+
+    user = db.session.execute(
+        sa.select(User).where(User.username == normalise_username(username))
+    ).scalar_one_or_none()
+    stored = user.password_hash if user is not None else _dummy_hash(settings)
+    password_ok = passwords.verify_password(settings, stored, password)
+    if user is not None and password_ok and user.is_enabled:
+        if throttle is not None:
+            db.session.delete(throttle)
+        if passwords.needs_rehash(settings, user.password_hash):
+            user.password_hash = passwords.hash_password(settings, password)
+        user.last_login_at = now
+        audit.record("login", actor=user, target_type="user", target_id=user.id, context=context)
+        return LoginResult(LoginOutcome.OK, user=user)
+
+    if throttle is None:
+        throttle = LoginThrottle(key=key, failures=0, window_started_at=now)
+        db.session.add(throttle)
+    window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    if throttle.window_started_at + window < now or throttle.locked_until is not None:
+        throttle.failures = 0
+        throttle.window_started_at = now
+        throttle.locked_until = None
+    throttle.failures += 1
+    audit.record(
+        "login_failed",
+        actor=None,
+        target_type="user" if user is not None else None,
+        target_id=user.id if user is not None else None,
+        outcome="denied",
+        context=context,
+    )
+    if throttle.failures >= settings.LOGIN_MAX_FAILURES:
+        throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCK_MINUTES)
+        audit.record(
+            "login_locked",
+            actor=None,
+            target_type="user" if user is not None else None,
+            target_id=user.id if user is not None else None,
+            outcome="denied",
+            context=context,
+        )
+        return LoginResult(LoginOutcome.LOCKED, locked_until=throttle.locked_until)
+    db.session.flush()
+    return LoginResult(LoginOutcome.FAILED)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def start_session(user: User, *, now: datetime | None = None) -> str:
+    """Open a server-side session; returns the token for the cookie (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = now or utcnow()
+    db.session.add(
+        UserSession(
+            token_hash=_token_hash(token), user_id=user.id, created_at=now, last_seen_at=now
+        )
+    )
+    db.session.flush()
+    return token
+
+
+def resume_session(
+    settings: Settings, token: str, user_id: int, *, now: datetime | None = None
+) -> User | None:
+    """The user behind a live session token, or ``None`` (expired, revoked, disabled, unknown)."""
+    now = now or utcnow()
+    row = db.session.execute(
+        sa.select(UserSession).where(UserSession.token_hash == _token_hash(token))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.user_id != user_id:
+        return None
+    idle = timedelta(minutes=settings.SESSION_IDLE_MINUTES)
+    absolute = timedelta(hours=settings.SESSION_ABSOLUTE_HOURS)
+    if row.last_seen_at + idle < now or row.created_at + absolute < now:
+        row.revoked_at = now
+        return None
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.is_enabled:
+        row.revoked_at = now
+        return None
+    if (now - row.last_seen_at).total_seconds() > _SESSION_TOUCH_SECONDS:
+        row.last_seen_at = now  # written at most once a minute per session
+    return user
+
+
+def end_session(token: str, *, now: datetime | None = None) -> None:
+    """Revoke one session (sign-out)."""
+    db.session.execute(
+        sa.update(UserSession)
+        .where(UserSession.token_hash == _token_hash(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def end_all_sessions(user: User, *, keep_token: str | None = None) -> int:
+    """Revoke every live session of the user except ``keep_token``'s; returns how many."""
+    query = sa.update(UserSession).where(
+        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+    )
+    if keep_token is not None:
+        query = query.where(UserSession.token_hash != _token_hash(keep_token))
+    result = db.session.execute(query.values(revoked_at=utcnow()))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class PasswordPolicyError(ValueError):
+    """The new password breaks the policy; ``messages`` say how, in the user's language."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+def set_password(
+    settings: Settings, user: User, new_password: str, *, must_change: bool = False
+) -> None:
+    """Check the policy and store a new hash (flushes)."""
+    errors = passwords.policy_errors(settings, new_password, user.username)
+    if errors:
+        raise PasswordPolicyError(errors)
+    user.password_hash = passwords.hash_password(settings, new_password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = must_change
+    db.session.flush()
+
+
+def change_own_password(
+    settings: Settings,
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    keep_token: str | None,
+    context: audit.AuditContext | None = None,
+) -> bool:
+    """Change one's own password; ends every other session. False if ``current`` is wrong."""
+    if not passwords.verify_password(settings, user.password_hash, current_password):
+        audit.record(
+            "password_change_failed",
+            actor=user,
+            target_type="user",
+            target_id=user.id,
+            outcome="denied",
+            context=context,
+        )
+        return False
+    if passwords.normalise(current_password) == passwords.normalise(new_password):
+        raise PasswordPolicyError([str(_same_password_message())])
+    set_password(settings, user, new_password, must_change=False)
+    end_all_sessions(user, keep_token=keep_token)
+    audit.record(
+        "password_changed", actor=user, target_type="user", target_id=user.id, context=context
+    )
+    return True
+
+
+def _same_password_message() -> str:
+    from flask_babel import gettext
+
+    return gettext("Mật khẩu mới phải khác mật khẩu hiện tại.")

@@ -1,0 +1,153 @@
+"""THE authorization module: every role and scope rule of DESIGN §2 is written here only.
+
+Views declare what they need with ``@requires(Action.X)`` (or ``@public``); a ``before_request``
+hook enforces it. An endpoint with no declared decision is refused, so a new route cannot be open by
+accident, and a test sweeps the URL map to prove every endpoint has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from caseapp.geo.models import Commune
+from caseapp.users.models import Role, ScopeKind, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Action(StrEnum):
+    SIGNED_IN = "signed_in"  # anything a signed-in account does for itself
+    VIEW_CASES = "view_cases"
+    EDIT_CASES = "edit_cases"
+    VIEW_IDENTITIES = "view_identities"
+    APPROVE_STEPS = "approve_steps"
+    REASSIGN_CASES = "reassign_cases"
+    VIEW_INDICATORS = "view_indicators"
+    EXPORT_STATISTICS = "export_statistics"
+    MANAGE_USERS = "manage_users"
+    MANAGE_COMMUNES = "manage_communes"
+    MANAGE_KEYS = "manage_keys"
+
+
+_CASEWORK = frozenset({Action.VIEW_CASES, Action.EDIT_CASES, Action.VIEW_IDENTITIES})
+
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.WORKER: frozenset({Action.SIGNED_IN}) | _CASEWORK,
+    Role.OFFICER: frozenset(
+        {
+            Action.SIGNED_IN,
+            Action.APPROVE_STEPS,
+            Action.REASSIGN_CASES,
+            Action.VIEW_INDICATORS,
+        }
+    )
+    | _CASEWORK,
+    Role.SUPERVISOR: frozenset(
+        {Action.SIGNED_IN, Action.VIEW_INDICATORS, Action.EXPORT_STATISTICS}
+    ),
+    Role.ADMIN: frozenset(
+        {Action.SIGNED_IN, Action.MANAGE_USERS, Action.MANAGE_COMMUNES, Action.MANAGE_KEYS}
+    ),
+}
+
+# Endpoints of extensions that serve files and need no decorator of ours.
+PUBLIC_ENDPOINTS = frozenset({"static", "bootstrap.static"})
+# While a password must be changed, only these endpoints answer.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+
+_PUBLIC_ATTR = "_authz_public"
+_ACTION_ATTR = "_authz_action"
+
+
+def public(view: F) -> F:
+    """Mark a view as reachable without signing in (login page, health check)."""
+    setattr(view, _PUBLIC_ATTR, True)
+    return view
+
+
+def requires(action: Action) -> Callable[[F], F]:
+    """Declare the action a view performs; the request hook checks it before the view runs."""
+
+    def decorate(view: F) -> F:
+        setattr(view, _ACTION_ATTR, action)
+        return view
+
+    return decorate
+
+
+def endpoint_decision(app: Flask, endpoint: str) -> Action | str | None:
+    """``"public"``, the required ``Action``, or ``None`` when the endpoint declares nothing."""
+    if endpoint in PUBLIC_ENDPOINTS:
+        return "public"
+    view = app.view_functions.get(endpoint)
+    if view is None:
+        return None
+    if getattr(view, _PUBLIC_ATTR, False):
+        return "public"
+    action: Action | None = getattr(view, _ACTION_ATTR, None)
+    return action
+
+
+def can(user: User | Any, action: Action, commune_code: int | None = None) -> bool:
+    """May ``user`` perform ``action`` (in ``commune_code``, when the action is about one)?"""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    role = Role(user.role)
+    if action not in ROLE_ACTIONS[role]:
+        return False
+    if commune_code is None:
+        return True
+    return in_scope(user, commune_code)
+
+
+def in_scope(user: User, commune_code: int) -> bool:
+    """Is the commune within the user's scope?"""
+    scope = ScopeKind(user.scope_kind)
+    if scope is ScopeKind.PROVINCE:
+        return True
+    if scope is ScopeKind.FORMER_DISTRICT:
+        commune = current_app.extensions["sqlalchemy"].session.get(Commune, commune_code)
+        return commune is not None and commune.former_district_code == user.former_district_code
+    if scope is ScopeKind.COMMUNES:
+        return any(c.code == commune_code for c in user.communes)
+    return False
+
+
+def scope_commune_codes(user: User) -> sa.Select[tuple[int]]:
+    """A subquery of the commune codes in the user's scope (empty for administrators)."""
+    scope = ScopeKind(user.scope_kind)
+    query = sa.select(Commune.code)
+    if scope is ScopeKind.PROVINCE:
+        return query
+    if scope is ScopeKind.FORMER_DISTRICT:
+        return query.where(Commune.former_district_code == user.former_district_code)
+    if scope is ScopeKind.COMMUNES:
+        return query.where(Commune.code.in_([c.code for c in user.communes]))
+    return query.where(sa.false())
+
+
+def enforce() -> ResponseReturnValue | None:
+    """``before_request``: sign-in, forced password change, then the declared action."""
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: Flask answers 404/405 itself
+        return None
+    decision = endpoint_decision(current_app, endpoint)
+    if decision == "public":
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if decision is None:
+        current_app.logger.error("endpoint %s declares no authorization decision", endpoint)
+        abort(403)
+    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+        return redirect(url_for("auth.change_password"))
+    if not can(current_user, Action(decision)):
+        abort(403)  # the 403 handler writes the audit row
+    return None

@@ -1,0 +1,216 @@
+"""The ``caseapp`` console command: set-up and operations."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from caseapp.config import ConfigError, instance_path_from_env, load_settings
+from caseapp.crypto import generate_keyring, load_keyring, write_private_file
+
+DEMO_LOGINS_FILE = "demo-logins.txt"
+
+
+def _instance() -> Path:
+    return instance_path_from_env()
+
+
+def _app() -> Flask:
+    from caseapp import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _database_has_tables(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        return bool(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@click.group()
+def main() -> None:
+    """CaseApp: case files for communes helping young people leave drugs behind."""
+    os.umask(0o077)  # the database, its WAL and every file we write are private to this user
+
+
+@main.command()
+def init() -> None:
+    """Create the instance folder, secrets and keys, migrate the database, load the communes.
+
+    Safe to run again: existing secrets and keys are kept, and nothing stored is touched.
+    """
+    from flask_migrate import upgrade
+
+    from caseapp.extensions import db
+    from caseapp.geo import services as geo_services
+
+    instance = _instance()
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config_file = instance / "config.py"
+    if not config_file.exists():
+        write_private_file(
+            config_file,
+            "# CaseApp instance settings, written by `caseapp init`. Keep this file secret.\n"
+            f"SECRET_KEY = {secrets.token_urlsafe(48)!r}\n",
+        )
+        click.echo(f"Created {config_file} (mode 0600).")
+    try:
+        settings = load_settings(instance)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    keys = settings.keyring_path
+    if keys.exists():
+        try:
+            load_keyring(keys)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif _database_has_tables(settings.database_url):
+        raise click.ClickException(
+            f"Key file {keys} is missing but the database already holds data. New keys could "
+            "not read it: restore the key file from your key escrow. Nothing was changed."
+        )
+    else:
+        write_private_file(keys, generate_keyring().to_json())
+        click.echo(f"Created {keys} (mode 0600). Keep a copy in your key escrow.")
+
+    app = _app()
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        report = geo_services.load_communes(settings.PROVINCE)
+        db.session.commit()
+        click.echo(
+            f"Database ready at revision head; {report.communes} communes of "
+            f"{geo_services.province_name(settings.PROVINCE)}, "
+            f"{report.former_districts} former districts."
+        )
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
+def demo(if_empty: bool) -> None:
+    """Create one demo account per role (synthetic), print the logins, save them 0600."""
+    from caseapp.demo import create_demo_accounts
+
+    app = _app()
+    logins_file = Path(app.instance_path) / DEMO_LOGINS_FILE
+    with app.app_context():
+        from caseapp.extensions import db
+        from caseapp.users.models import User
+
+        if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+            if if_empty:
+                click.echo("Accounts already exist: demo data not loaded again.")
+                return
+            raise click.ClickException("Accounts already exist: the demo needs an empty system.")
+        text = create_demo_accounts(app.extensions["caseapp.settings"])
+        if logins_file.exists():
+            logins_file.unlink()
+        write_private_file(logins_file, text)
+        db.session.commit()
+    click.echo(text)
+    click.echo(f"Saved to {logins_file} (mode 0600).")
+
+
+@main.command()
+@click.option(
+    "--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="HOST or 127.0.0.1"
+)
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    show_default="PORT or 5000",
+)
+@click.option("--threads", type=int, default=8, show_default=True)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the web application with waitress."""
+    from waitress import serve as waitress_serve
+
+    app = _app()
+    click.echo(f"CaseApp: http://{host}:{port}/  (Ctrl+C to stop)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="CaseApp")
+
+
+@main.command("create-user")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="The staff member's full name.")
+@click.option(
+    "--role", type=click.Choice(["worker", "officer", "supervisor", "admin"]), required=True
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["communes", "former_district", "province", "none"]),
+    help="Default: communes for workers, province for officers and supervisors, none for admins.",
+)
+@click.option("--commune", "communes", type=int, multiple=True, help="Commune code (repeatable).")
+@click.option("--former-district", type=int, help="Former district code.")
+@click.option("--email")
+def create_user(
+    username: str,
+    display_name: str,
+    role: str,
+    scope: str | None,
+    communes: tuple[int, ...],
+    former_district: int | None,
+    email: str | None,
+) -> None:
+    """Create an account with a one-time password, to be changed at first sign-in."""
+    from caseapp.errors import FieldError
+    from caseapp.extensions import db
+    from caseapp.users.services import UserInput
+    from caseapp.users.services import create_user as create
+
+    default_scope = {"worker": "communes", "admin": "none"}.get(role, "province")
+    app = _app()
+    with app.app_context():
+        try:
+            user, password = create(
+                app.extensions["caseapp.settings"],
+                UserInput(
+                    username=username,
+                    display_name=display_name,
+                    role=role,
+                    scope_kind=scope or default_scope,
+                    commune_codes=list(communes),
+                    former_district_code=former_district,
+                    email=email,
+                ),
+                actor=None,
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
+        db.session.commit()
+        click.echo(f"Created {user.username} ({user.role}).")
+        click.echo(f"One-time password: {password}")
+        click.echo("It must be changed at first sign-in.")
+
+
+@main.command("audit-verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 at the first broken link."""
+    from caseapp.audit import verify_chain
+
+    app = _app()
+    with app.app_context():
+        report = verify_chain()
+    if report.ok:
+        click.echo(f"Audit trail intact: {report.checked} events verified.")
+        return
+    click.echo(
+        f"Audit trail BROKEN at event {report.first_broken_id} "
+        f"({report.checked} events before it verified).",
+        err=True,
+    )
+    sys.exit(1)

@@ -1,0 +1,138 @@
+"""Typed settings: defaults, then ``instance/config.py``, then ``CASEAPP_*`` environment variables.
+
+Nothing secret has a default. A missing secret stops start-up with a message saying how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """Start-up cannot go on: the message tells the operator what to fix."""
+
+
+ENV_PREFIX = "CASEAPP_"
+DEFAULT_PROVINCE = 33  # Hưng Yên, which Thái Bình joined on 1 July 2025
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting CaseApp reads; names match ``instance/config.py`` and ``CASEAPP_<NAME>``."""
+
+    INSTANCE_PATH: Path
+    SECRET_KEY: str = ""
+    DATABASE_URL: str = ""
+    ENV: str = "production"  # "production" or "development"
+    PROVINCE: int = DEFAULT_PROVINCE
+    # Plain HTTP on loopback (``make run``): drop the __Host- cookie prefix and the Secure flag.
+    LOCAL_HTTP: bool = False
+    KEYRING_FILE: str = "keys.json"
+    DEFAULT_LOCALE: str = "vi"
+    TIMEZONE: str = "Asia/Ho_Chi_Minh"
+    SESSION_IDLE_MINUTES: int = 30
+    SESSION_ABSOLUTE_HOURS: int = 12
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_FAILURE_WINDOW_MINUTES: int = 15
+    LOGIN_LOCK_MINUTES: int = 15
+    PASSWORD_MIN_LENGTH: int = 12
+    PASSWORD_MAX_LENGTH: int = 256
+    ARGON2_TIME_COST: int = 3
+    ARGON2_MEMORY_COST: int = 65536
+    ARGON2_PARALLELISM: int = 4
+    MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
+    PAGE_SIZE: int = 50
+    EXTRA: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.ENV == "development"
+
+    @property
+    def keyring_path(self) -> Path:
+        path = Path(self.KEYRING_FILE)
+        return path if path.is_absolute() else self.INSTANCE_PATH / path
+
+    @property
+    def database_url(self) -> str:
+        if self.DATABASE_URL:
+            return self.DATABASE_URL
+        return f"sqlite:///{self.INSTANCE_PATH / 'caseapp.db'}"
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    if isinstance(target, bool):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+    if isinstance(target, int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+    return str(raw)
+
+
+def instance_path_from_env(default: Path | None = None) -> Path:
+    """The instance folder: ``CASEAPP_INSTANCE`` or ``./instance``."""
+    raw = os.environ.get(f"{ENV_PREFIX}INSTANCE")
+    if raw:
+        return Path(raw).resolve()
+    return (default or Path.cwd() / "instance").resolve()
+
+
+def read_instance_config(instance_path: Path) -> dict[str, Any]:
+    """Upper-case names defined in ``instance/config.py`` (absent file: nothing)."""
+    path = instance_path / "config.py"
+    if not path.exists():
+        return {}
+    try:
+        values = runpy.run_path(str(path))
+    except Exception as exc:  # a broken config file must stop start-up with its own message
+        raise ConfigError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
+    return {k: v for k, v in values.items() if k.isupper()}
+
+
+def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings and check that the secrets are there."""
+    defaults = Settings(INSTANCE_PATH=instance_path)
+    known = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    sources: list[dict[str, Any]] = [
+        read_instance_config(instance_path),
+        {
+            k.removeprefix(ENV_PREFIX): v
+            for k, v in os.environ.items()
+            if k.startswith(ENV_PREFIX) and k != f"{ENV_PREFIX}INSTANCE"
+        },
+        overrides or {},
+    ]
+    for source in sources:
+        for name, raw in source.items():
+            if name in {"INSTANCE_PATH", "EXTRA"}:
+                continue
+            if name in known:
+                values[name] = _coerce(name, raw, known[name])
+            else:
+                extra[name] = raw
+    settings = replace(defaults, **values, EXTRA=extra)
+    if settings.ENV not in {"production", "development"}:
+        raise ConfigError(f"ENV must be 'production' or 'development', not {settings.ENV!r}.")
+    if not settings.SECRET_KEY:
+        raise ConfigError(
+            "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "
+            "or set CASEAPP_SECRET_KEY."
+        )
+    if len(settings.SECRET_KEY) < 32 and not settings.is_development:
+        raise ConfigError("SECRET_KEY is too short: use at least 32 random characters.")
+    return settings

@@ -1,0 +1,1 @@
+"""Communes of the configured province and the former-district groups."""

@@ -1,0 +1,100 @@
+"""Staff accounts. Roles and scopes follow DESIGN §2; ``caseapp.authz`` decides what they allow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caseapp.db import UTCDateTime, utcnow
+from caseapp.extensions import db
+from caseapp.geo.models import Commune, FormerDistrict
+
+USERNAME_MAX = 64
+DISPLAY_NAME_MAX = 120
+EMAIL_MAX = 254
+LOCALES = ("vi", "en")
+
+
+class Role(StrEnum):
+    WORKER = "worker"
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class ScopeKind(StrEnum):
+    COMMUNES = "communes"
+    FORMER_DISTRICT = "former_district"
+    PROVINCE = "province"
+    NONE = "none"  # administrators manage the system, not cases
+
+
+# Which scopes each role may be given (DESIGN §2).
+ROLE_SCOPES: dict[Role, tuple[ScopeKind, ...]] = {
+    Role.WORKER: (ScopeKind.COMMUNES,),
+    Role.OFFICER: (ScopeKind.COMMUNES, ScopeKind.FORMER_DISTRICT, ScopeKind.PROVINCE),
+    Role.SUPERVISOR: (ScopeKind.PROVINCE,),
+    Role.ADMIN: (ScopeKind.NONE,),
+}
+
+user_communes = sa.Table(
+    "user_communes",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("commune_code", sa.ForeignKey("communes.code"), primary_key=True),
+)
+
+
+def _enum_check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(USERNAME_MAX), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(DISPLAY_NAME_MAX))
+    email: Mapped[str | None] = mapped_column(sa.String(EMAIL_MAX))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    scope_kind: Mapped[str] = mapped_column(sa.String(16))
+    former_district_code: Mapped[int | None] = mapped_column(sa.ForeignKey("former_districts.code"))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    must_change_password: Mapped[bool] = mapped_column(default=True)
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str] = mapped_column(sa.String(8), default="vi")
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    communes: Mapped[list[Commune]] = relationship(
+        secondary=user_communes, order_by=Commune.name, lazy="selectin"
+    )
+    former_district: Mapped[FormerDistrict | None] = relationship()
+
+    __table_args__ = (
+        _enum_check("role", Role),
+        _enum_check("scope_kind", ScopeKind),
+        sa.CheckConstraint("locale IN ('vi', 'en')", name="locale_allowed"),
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses disabled accounts
+        return self.is_enabled
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def scope_enum(self) -> ScopeKind:
+        return ScopeKind(self.scope_kind)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"

@@ -1,0 +1,271 @@
+"""Request plumbing shared by every page: sessions, locale, headers, errors, template helpers."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, current_app, g, render_template, request, session
+from flask.typing import ResponseReturnValue
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from caseapp import audit, authz
+from caseapp.config import Settings
+from caseapp.extensions import db, login_manager
+from caseapp.users.models import LOCALES, Role, ScopeKind, User
+
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 -- the name of a session key, not a secret
+# Dates and numbers look the same in both languages: dd/mm/yyyy and 1.234.567 (Vietnamese usage).
+DATE_FORMAT = "dd/MM/yyyy"
+DATETIME_FORMAT = "dd/MM/yyyy HH:mm"
+NUMBER_LOCALE = "vi"
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+ROLE_LABELS = {
+    Role.WORKER: _l("Cán bộ cấp xã"),
+    Role.OFFICER: _l("Cán bộ phụ trách (cấp tỉnh)"),
+    Role.SUPERVISOR: _l("Lãnh đạo, giám sát"),
+    Role.ADMIN: _l("Quản trị hệ thống"),
+}
+SCOPE_LABELS = {
+    ScopeKind.COMMUNES: _l("Một số xã, phường"),
+    ScopeKind.FORMER_DISTRICT: _l("Một huyện cũ"),
+    ScopeKind.PROVINCE: _l("Toàn tỉnh"),
+    ScopeKind.NONE: _l("Không (quản trị hệ thống)"),
+}
+LOCALE_LABELS = {"vi": "Tiếng Việt", "en": "English"}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: Any
+
+
+# The menu: each entry shows only to those the policy lets through to its endpoint.
+NAV_ITEMS = (
+    NavItem("main.index", _l("Trang chủ")),
+    NavItem("admin.users", _l("Tài khoản")),
+    NavItem("admin.communes", _l("Xã, phường")),
+    NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
+)
+
+
+def settings() -> Settings:
+    """The running app's settings."""
+    value: Settings = current_app.extensions["caseapp.settings"]
+    return value
+
+
+def audit_context() -> audit.AuditContext:
+    """What the audit trail records about the current request."""
+    return audit.AuditContext(request_id=g.get("request_id"))
+
+
+def actor() -> User:
+    """The signed-in user, for passing to services (which never read request globals)."""
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    return user
+
+
+def select_locale() -> str:
+    """The signed-in user's language, or the one picked on the sign-in page, else Vietnamese."""
+    if current_user and current_user.is_authenticated:
+        return str(current_user.locale)
+    chosen = session.get("lang")
+    return chosen if chosen in LOCALES else settings().DEFAULT_LOCALE
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    from caseapp.auth import services
+
+    token = session.get(SESSION_TOKEN_KEY)
+    if not token or not user_id.isdigit():
+        return None
+    user = services.resume_session(settings(), token, int(user_id))
+    if user is None:
+        session.clear()
+    return user
+
+
+def _begin_request() -> None:
+    g.request_id = secrets.token_hex(8)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not settings().LOCAL_HTTP:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint not in authz.PUBLIC_ENDPOINTS:
+        # Pages may show identities: no browser or proxy keeps a copy.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _end_request(exc: BaseException | None) -> None:
+    if exc is not None:
+        db.session.rollback()
+
+
+ERROR_TITLES = {
+    400: _l("Yêu cầu không hợp lệ"),
+    403: _l("Không có quyền truy cập"),
+    404: _l("Không tìm thấy trang"),
+    405: _l("Thao tác không được phép"),
+    413: _l("Dữ liệu gửi lên quá lớn"),
+    429: _l("Quá nhiều yêu cầu"),
+    500: _l("Hệ thống gặp lỗi"),
+}
+ERROR_MESSAGES = {
+    400: _l("Yêu cầu gửi lên không đúng. Hãy quay lại và thử lại."),
+    403: _l("Tài khoản của bạn không được phép xem trang này."),
+    404: _l("Trang bạn tìm không có hoặc đã bị chuyển đi."),
+    405: _l("Trang này không nhận thao tác đó."),
+    413: _l("Dữ liệu hoặc tệp gửi lên vượt quá giới hạn cho phép."),
+    429: _l("Bạn đã gửi quá nhiều yêu cầu. Hãy chờ một lát rồi thử lại."),
+    500: _l("Đã có lỗi ngoài ý muốn. Dữ liệu chưa lưu đã được hủy; hãy thử lại sau."),
+}
+
+
+def render_error(code: int, message: Any = None) -> ResponseReturnValue:
+    """The Vietnamese error page: a title, a sentence, a way back; never a stack trace."""
+    return (
+        render_template(
+            "errors/error.html",
+            code=code,
+            title=ERROR_TITLES.get(code, ERROR_TITLES[500]),
+            message=message or ERROR_MESSAGES.get(code, ERROR_MESSAGES[500]),
+        ),
+        code,
+    )
+
+
+def _handle_http_error(exc: HTTPException) -> ResponseReturnValue:
+    code = exc.code or 500
+    if code == 403 and current_user.is_authenticated:
+        _audit_denied()
+    if code not in ERROR_TITLES:
+        code = 400 if 400 <= code < 500 else 500
+    return render_error(code)
+
+
+def _audit_denied() -> None:
+    try:
+        db.session.rollback()
+        audit.record(
+            "access_denied",
+            actor=actor(),
+            target_type="endpoint",
+            target_id=request.endpoint,
+            outcome="denied",
+            context=audit_context(),
+        )
+        db.session.commit()
+    except Exception:  # the refusal itself must still reach the user
+        db.session.rollback()
+        current_app.logger.exception("could not audit a refused request")
+
+
+def _handle_csrf_error(_exc: CSRFError) -> ResponseReturnValue:
+    return render_error(
+        400,
+        _("Biểu mẫu đã hết hạn hoặc không hợp lệ (mã bảo vệ CSRF). Hãy tải lại trang và gửi lại."),
+    )
+
+
+def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
+    if isinstance(exc, HTTPException):
+        return _handle_http_error(exc)
+    db.session.rollback()
+    # The type and request id only: messages and arguments may carry submitted values.
+    current_app.logger.error(
+        "unhandled %s in %s (request %s)", type(exc).__name__, request.endpoint, g.get("request_id")
+    )
+    return render_error(500)
+
+
+def format_day(value: date | datetime | None) -> str:
+    """dd/mm/yyyy (in Asia/Ho_Chi_Minh for timestamps)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return str(format_datetime(value, DATE_FORMAT))
+    return str(format_date(value, DATE_FORMAT))
+
+
+def format_moment(value: datetime | None) -> str:
+    """dd/mm/yyyy HH:mm in Asia/Ho_Chi_Minh."""
+    return "" if value is None else str(format_datetime(value, DATETIME_FORMAT))
+
+
+def format_number(value: float | None) -> str:
+    """1.234.567 with Vietnamese separators."""
+    return "" if value is None else str(format_decimal(value, locale=NUMBER_LOCALE))
+
+
+def _nav() -> list[NavItem]:
+    items = []
+    for item in NAV_ITEMS:
+        decision = authz.endpoint_decision(current_app, item.endpoint)
+        if isinstance(decision, authz.Action) and authz.can(current_user, decision):
+            items.append(item)
+    return items
+
+
+def _template_context() -> dict[str, Any]:
+    return {
+        "current_locale": str(get_locale() or "vi"),
+        "nav_items": _nav() if current_user.is_authenticated else [],
+        "role_labels": ROLE_LABELS,
+        "scope_labels": SCOPE_LABELS,
+        "locale_labels": LOCALE_LABELS,
+        "Action": authz.Action,
+        "can": authz.can,
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Wire the hooks, handlers and template helpers."""
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Vui lòng đăng nhập để tiếp tục.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # server-side sessions do this job
+    app.before_request(_begin_request)
+    app.before_request(authz.enforce)
+    app.after_request(_security_headers)
+    app.teardown_request(_end_request)
+    app.register_error_handler(CSRFError, _handle_csrf_error)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(Exception, _handle_unexpected)
+    app.context_processor(_template_context)
+    app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_moment, "moment")
+    app.add_template_filter(format_number, "number")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import Flask, current_app, g, render_template, request, session
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -106,6 +107,9 @@ def _load_user(user_id: str) -> User | None:
     if not token or not user_id.isdigit():
         return None
     user = services.resume_session(settings(), token, int(user_id))
+    # Loading the user is the first thing a request does; committing here keeps the session's
+    # last-seen time (or its expiry) even when the request itself writes nothing.
+    db.session.commit()
     if user is None:
         session.clear()
     return user

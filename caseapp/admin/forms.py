@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -13,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
-from caseapp.geo.models import POPULATION_MAX
+from caseapp.geo.models import POPULATION_MAX, Commune, FormerDistrict
 from caseapp.users.models import DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX, Role, ScopeKind
 from caseapp.users.services import UserInput
 from caseapp.web import LOCALE_LABELS, ROLE_LABELS, SCOPE_LABELS
@@ -48,12 +49,12 @@ class UserForm(FlaskForm):
     )
     role = SelectField(
         _l("Vai trò"),
-        choices=[(r.value, ROLE_LABELS[r]) for r in Role],
+        choices=[SelectChoice(r.value, ROLE_LABELS[r]) for r in Role],
         validators=[InputRequired()],
     )
     scope_kind = SelectField(
         _l("Phạm vi"),
-        choices=[(s.value, SCOPE_LABELS[s]) for s in ScopeKind],
+        choices=[SelectChoice(s.value, SCOPE_LABELS[s]) for s in ScopeKind],
         validators=[InputRequired()],
     )
     commune_codes = SelectMultipleField(
@@ -69,15 +70,23 @@ class UserForm(FlaskForm):
         description=_l("Dùng khi phạm vi là một huyện cũ."),
     )
     locale = SelectField(
-        _l("Ngôn ngữ"), choices=list(LOCALE_LABELS.items()), validators=[InputRequired()]
+        _l("Ngôn ngữ"), choices=[SelectChoice(k, v) for k, v in LOCALE_LABELS.items()], validators=[InputRequired()]
     )
     submit = SubmitField(_l("Lưu"))
 
-    def set_choices(
-        self, communes: list[tuple[int, str]], districts: list[tuple[int, str]]
-    ) -> None:
-        self.commune_codes.choices = communes
-        self.former_district_code.choices = [(None, _l("— Không chọn —")), *districts]
+    def set_choices(self, communes: list[Commune], districts: list[FormerDistrict]) -> None:
+        """Communes grouped by former district (as officers think of them); districts by name."""
+        other = str(_l("Không thuộc Thái Bình cũ"))
+        self.commune_codes.choices = [
+            SelectChoice(
+                c.code, c.name, optgroup=c.former_district.name if c.former_district else other
+            )
+            for c in communes
+        ]
+        self.former_district_code.choices = [
+            SelectChoice("", str(_l("— Không chọn —"))),
+            *(SelectChoice(d.code, d.name) for d in districts),
+        ]
 
     def to_input(self) -> UserInput:
         return UserInput(

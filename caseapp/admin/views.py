@@ -31,10 +31,7 @@ def _user_or_404(user_id: int) -> User:
 
 def _user_form(user: User | None = None) -> UserForm:
     form = UserForm(obj=user)
-    form.set_choices(
-        [(c.code, c.name) for c in geo_queries.all_communes()],
-        [(d.code, d.name) for d in geo_queries.former_districts()],
-    )
+    form.set_choices(geo_queries.all_communes(), geo_queries.former_districts())
     if user is not None and request.method == "GET":
         form.commune_codes.data = [c.code for c in user.communes]
     return form

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from caseapp.users.models import USERNAME_MAX
@@ -59,7 +59,7 @@ class ChangePasswordForm(FlaskForm):
 class LanguageForm(FlaskForm):
     locale = SelectField(
         _l("Ngôn ngữ"),
-        choices=[("vi", "Tiếng Việt"), ("en", "English")],
+        choices=[SelectChoice("vi", "Tiếng Việt"), SelectChoice("en", "English")],
         validators=[InputRequired()],
     )
     submit = SubmitField(_l("Lưu"))

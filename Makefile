@@ -41,7 +41,7 @@ format: $(VENV)/.dev-installed
 
 ## translations: extract the strings and update the English catalog, then compile it
 translations: $(VENV)/.dev-installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o caseapp/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o caseapp/translations/messages.pot .
 	$(BIN)/pybabel update -i caseapp/translations/messages.pot -d caseapp/translations -l en --no-fuzzy-matching
 	$(BIN)/pybabel compile -d caseapp/translations
 

@@ -70,5 +70,8 @@ def create_demo_accounts(settings: Settings) -> str:
             f"{data.role:<12} {data.username:<16} {password:<22} {scopes[Role(data.role)]}"
         )
     db.session.flush()
-    lines += ["", "Sign in at http://127.0.0.1:5000/login"]
+    lines += [
+        "",
+        "Sign in at /login on the address `caseapp serve` prints (make run: 127.0.0.1:5000).",
+    ]
     return "\n".join(lines) + "\n"

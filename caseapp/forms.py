@@ -1,10 +1,79 @@
-"""Shared form helpers: putting a service's ``FieldError`` on the right field."""
+"""Shared form plumbing: the base form (WTForms' own messages in Vietnamese) and putting a
+service's ``FieldError`` on the right field."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
 
 from caseapp.errors import FieldError
+
+# WTForms ships no Vietnamese catalog; these are its built-in messages a user can meet.
+WTFORMS_VI: dict[str, str] = {
+    "Field must be equal to %(other_name)s.": "Giá trị phải trùng với ô %(other_name)s.",
+    "Field must be at least %(min)d character long.": "Cần ít nhất %(min)d ký tự.",
+    "Field must be at least %(min)d characters long.": "Cần ít nhất %(min)d ký tự.",
+    "Field cannot be longer than %(max)d character.": "Không được dài quá %(max)d ký tự.",
+    "Field cannot be longer than %(max)d characters.": "Không được dài quá %(max)d ký tự.",
+    "Field must be exactly %(max)d character long.": "Cần đúng %(max)d ký tự.",
+    "Field must be exactly %(max)d characters long.": "Cần đúng %(max)d ký tự.",
+    "Field must be between %(min)d and %(max)d characters long.": (
+        "Cần từ %(min)d đến %(max)d ký tự."
+    ),
+    "Number must be at least %(min)s.": "Số phải từ %(min)s trở lên.",
+    "Number must be at most %(max)s.": "Số không được lớn hơn %(max)s.",
+    "Number must be between %(min)s and %(max)s.": "Số phải từ %(min)s đến %(max)s.",
+    "Date must be at least %(min)s.": "Ngày phải từ %(min)s trở đi.",
+    "Date must be at most %(max)s.": "Ngày không được sau %(max)s.",
+    "Date must be between %(min)s and %(max)s.": "Ngày phải từ %(min)s đến %(max)s.",
+    "This field is required.": "Ô này không được để trống.",
+    "Invalid input.": "Giá trị không hợp lệ.",
+    "Invalid email address.": "Địa chỉ thư điện tử không hợp lệ.",
+    "Invalid value, must be one of: %(values)s.": "Giá trị phải là một trong: %(values)s.",
+    "Invalid value, can't be any of: %(values)s.": "Giá trị không được là: %(values)s.",
+    "This field cannot be edited.": "Ô này không được sửa.",
+    "This field is disabled and cannot have a value.": "Ô này bị khóa, không nhận giá trị.",
+    "Invalid CSRF Token.": "Mã bảo vệ biểu mẫu không hợp lệ.",
+    "CSRF token missing.": "Thiếu mã bảo vệ biểu mẫu.",
+    "CSRF failed.": "Kiểm tra mã bảo vệ biểu mẫu thất bại.",
+    "CSRF token expired.": "Mã bảo vệ biểu mẫu đã hết hạn.",
+    "Invalid Choice: could not coerce.": "Lựa chọn không hợp lệ.",
+    "Choices cannot be None.": "Chưa có lựa chọn nào.",
+    "Not a valid choice.": "Lựa chọn không hợp lệ.",
+    "Invalid choice(s): one or more data inputs could not be coerced.": (
+        "Có lựa chọn không hợp lệ."
+    ),
+    "'%(value)s' is not a valid choice for this field.": "Lựa chọn “%(value)s” không hợp lệ.",
+    "'%(value)s' are not valid choices for this field.": "Các lựa chọn “%(value)s” không hợp lệ.",
+    "Not a valid datetime value.": "Ngày giờ không hợp lệ.",
+    "Not a valid date value.": "Ngày không hợp lệ (nhập theo dạng dd/mm/yyyy).",
+    "Not a valid time value.": "Giờ không hợp lệ.",
+    "Not a valid integer value.": "Phải là số nguyên.",
+    "Not a valid decimal value.": "Phải là số.",
+    "Not a valid float value.": "Phải là số.",
+}
+
+
+class _WTFormsTranslations:
+    """WTForms asks this object for its messages; Vietnamese unless the user chose English."""
+
+    def gettext(self, message: str) -> str:
+        if str(get_locale() or "vi") == "en":
+            return message
+        return WTFORMS_VI.get(message, message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.gettext(singular if n == 1 else plural)
+
+
+class Form(FlaskForm):
+    """Every CaseApp form derives from this one."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form: Any) -> _WTFormsTranslations:
+            return _WTFormsTranslations()
 
 
 def show_field_error(form: FlaskForm, error: FieldError) -> None:

@@ -128,9 +128,7 @@ def instance_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_factory(
-    database_url: str, instance_path: Path
-) -> Iterator[Callable[..., Flask]]:
+def app_factory(database_url: str, instance_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build apps on the test database (several may share it, like several web workers)."""
     apps: list[Flask] = []
     secret = secrets.token_urlsafe(32)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import EqualTo, InputRequired, Length
 
+from caseapp.forms import Form
 from caseapp.users.models import USERNAME_MAX
 
 # Checked before any hashing: a megabyte "password" is refused at once (SECURITY A6).
 PASSWORD_INPUT_MAX = 256
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField(
         _l("Tên đăng nhập"),
         validators=[InputRequired(_l("Nhập tên đăng nhập.")), Length(max=USERNAME_MAX)],
@@ -30,7 +30,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Đăng nhập"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         _l("Mật khẩu hiện tại"),
         validators=[InputRequired(_l("Nhập mật khẩu hiện tại.")), Length(max=PASSWORD_INPUT_MAX)],
@@ -56,7 +56,7 @@ class ChangePasswordForm(FlaskForm):
     submit = SubmitField(_l("Đổi mật khẩu"))
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     locale = SelectField(
         _l("Ngôn ngữ"),
         choices=[SelectChoice("vi", "Tiếng Việt"), SelectChoice("en", "English")],

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import sqlalchemy as sa
+from babel.numbers import format_decimal
 from flask_babel import gettext as _
 from vietnam_provinces import Province, ProvinceCode, Ward
 
@@ -147,7 +148,10 @@ def set_population(
     if population is not None and not 0 <= population <= POPULATION_MAX:
         raise FieldError(
             "population",
-            _("Dân số phải từ 0 đến %(max)s người.", max=f"{POPULATION_MAX:,}".replace(",", ".")),
+            _(
+                "Dân số phải từ 0 đến %(max)s người.",
+                max=format_decimal(POPULATION_MAX, locale="vi"),
+            ),
         )
     if commune.population == population:
         return

@@ -183,7 +183,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
         browser.close()
 
 
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 if TYPE_CHECKING:  # conftest is loaded by pytest itself; import it for annotations only
     from tests.browser.conftest import LiveServer, Login
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 ADMIN_ENTRIES = ("Tài khoản", "Xã, phường", "Nhật ký truy cập")
 GENERIC_LOGIN_ERROR = "Tên đăng nhập hoặc mật khẩu không đúng."
 SKIP_LINK = "Bỏ qua, đến nội dung chính"
-NARROW = {"width": 360, "height": 740}
+NARROW: ViewportSize = {"width": 360, "height": 740}
 GREETING = re.compile(r"^\s*Xin chào,")
 
 
@@ -158,13 +158,6 @@ def test_keyboard_reaches_skip_link_first_then_username(page: Page) -> None:
     expect(username).to_be_focused()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "App bug: Bootstrap's `.form-control:focus`/`.form-select:focus { outline: 0 }` "
-        "outranks app.css's `input:focus-visible` rule, so fields get no focus outline"
-    ),
-)
 def test_keyboard_focus_on_username_has_visible_outline(page: Page) -> None:
     page.goto("/login")
     _focus_from_document_start(page)

@@ -17,6 +17,8 @@ class ConfigError(RuntimeError):
 
 
 ENV_PREFIX = "CASEAPP_"
+# CASEAPP_* variables that are not settings: the instance folder, and the test and bench databases.
+NOT_SETTINGS = frozenset({"INSTANCE", "TEST_DATABASE_URL", "BENCH_DATABASE_URL"})
 DEFAULT_PROVINCE = 33  # Hưng Yên, which Thái Bình joined on 1 July 2025
 
 
@@ -113,7 +115,7 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
         {
             k.removeprefix(ENV_PREFIX): v
             for k, v in os.environ.items()
-            if k.startswith(ENV_PREFIX) and k != f"{ENV_PREFIX}INSTANCE"
+            if k.startswith(ENV_PREFIX) and k.removeprefix(ENV_PREFIX) not in NOT_SETTINGS
         },
         overrides or {},
     ]

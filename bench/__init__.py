@@ -1,0 +1,1 @@
+"""Benchmarks: real requests through the real app, figures printed as BENCH lines."""

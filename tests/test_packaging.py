@@ -35,6 +35,6 @@ def test_every_folder_is_listed_for_the_wheel():
         if package.startswith("caseapp.migrations."):
             directory = ROOT / "migrations" / package.removeprefix("caseapp.migrations.")
         assert directory.is_dir(), package
-        assert any(p.is_file() for p in directory.iterdir()), (
+        assert any(p.is_file() for p in directory.rglob("*")), (
             f"{package} has no files (git keeps none)"
         )

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caseapp.db import UTCDateTime, utcnow
-from caseapp.extensions import db
+from caseapp.extensions import Model, db
 
 if TYPE_CHECKING:
     from caseapp.users.models import User
@@ -25,7 +25,7 @@ GENESIS = "0" * 64
 DETAIL_VALUE_MAX = 200
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,7 +47,7 @@ class AuditEvent(db.Model):
         return f"<AuditEvent {self.id} {self.action}>"
 
 
-class AuditChainHead(db.Model):
+class AuditChainHead(Model):
     """One row holding the newest hash; locking it serialises appends to the chain."""
 
     __tablename__ = "audit_chain_head"

@@ -120,7 +120,7 @@ def in_scope(user: User, commune_code: int) -> bool:
     return False
 
 
-def scope_commune_codes(user: User) -> sa.Select[tuple[int]]:
+def scope_commune_codes(user: User) -> sa.Select[int]:
     """A subquery of the commune codes in the user's scope (empty for administrators)."""
     scope = ScopeKind(user.scope_kind)
     query = sa.select(Commune.code)

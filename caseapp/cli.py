@@ -135,7 +135,7 @@ def demo(if_empty: bool) -> None:
 @click.option("--threads", type=int, default=8, show_default=True)
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web application with waitress."""
-    from waitress import serve as waitress_serve
+    from waitress import serve as waitress_serve  # type: ignore[import-untyped]
 
     app = _app()
     click.echo(f"CaseApp: http://{host}:{port}/  (Ctrl+C to stop)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
@@ -17,3 +19,9 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 bootstrap = Bootstrap5()
+
+# Models derive from ``Model``: Flask-SQLAlchemy's class at run time, the typed base for mypy.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model

@@ -87,7 +87,7 @@ def audit_context() -> audit.AuditContext:
 
 def actor() -> User:
     """The signed-in user, for passing to services (which never read request globals)."""
-    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    user: User = current_user._get_current_object()
     return user
 
 
@@ -99,7 +99,6 @@ def select_locale() -> str:
     return chosen if chosen in LOCALES else settings().DEFAULT_LOCALE
 
 
-@login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     from caseapp.auth import services
 
@@ -258,6 +257,7 @@ def _template_context() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Wire the hooks, handlers and template helpers."""
+    login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Vui lòng đăng nhập để tiếp tục.")
     login_manager.login_message_category = "info"

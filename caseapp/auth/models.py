@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from caseapp.db import UTCDateTime, utcnow
-from caseapp.extensions import db
+from caseapp.extensions import Model
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
 
     __tablename__ = "user_sessions"
@@ -27,7 +27,7 @@ class UserSession(db.Model):
         return f"<UserSession {self.id} user={self.user_id}>"
 
 
-class LoginThrottle(db.Model):
+class LoginThrottle(Model):
     """Failed sign-ins per typed username (known or not), shared by every web worker."""
 
     __tablename__ = "login_throttles"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from caseapp import audit
 from caseapp.auth import passwords
@@ -227,16 +228,10 @@ def change_own_password(
         )
         return False
     if passwords.normalise(current_password) == passwords.normalise(new_password):
-        raise PasswordPolicyError([str(_same_password_message())])
+        raise PasswordPolicyError([gettext("Mật khẩu mới phải khác mật khẩu hiện tại.")])
     set_password(settings, user, new_password, must_change=False)
     end_all_sessions(user, keep_token=keep_token)
     audit.record(
         "password_changed", actor=user, target_type="user", target_id=user.id, context=context
     )
     return True
-
-
-def _same_password_message() -> str:
-    from flask_babel import gettext
-
-    return gettext("Mật khẩu mới phải khác mật khẩu hiện tại.")

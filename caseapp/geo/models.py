@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.db import UTCDateTime
-from caseapp.extensions import db
+from caseapp.extensions import Model
 
 POPULATION_MAX = 10_000_000
 
 
-class FormerDistrict(db.Model):
+class FormerDistrict(Model):
     """A pre-2025 district; officers still think in them ("Thái Thụy cũ")."""
 
     __tablename__ = "former_districts"
@@ -30,7 +30,7 @@ class FormerDistrict(db.Model):
         return f"<FormerDistrict {self.code}>"
 
 
-class Commune(db.Model):
+class Commune(Model):
     """A commune or ward; codes are permanent (Decision 19/2025/QĐ-TTg)."""
 
     __tablename__ = "communes"
@@ -59,7 +59,7 @@ class Commune(db.Model):
         return f"<Commune {self.code}>"
 
 
-class FormerUnit(db.Model):
+class FormerUnit(Model):
     """A pre-2025 commune and the new commune it was merged into whole."""
 
     __tablename__ = "former_units"

@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.db import UTCDateTime, utcnow
-from caseapp.extensions import db
+from caseapp.extensions import Model, db
 from caseapp.geo.models import Commune, FormerDistrict
 
 USERNAME_MAX = 64
@@ -54,7 +54,7 @@ def _enum_check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,6 @@ $(VENV)/.dev-installed: pyproject.toml $(BIN)/caseapp
 run: $(BIN)/caseapp
 	$(BIN)/caseapp init
 	$(BIN)/caseapp demo --if-empty
-	@test ! -f instance/demo-logins.txt || cat instance/demo-logins.txt
 	CASEAPP_LOCAL_HTTP=1 $(BIN)/caseapp serve --host $(HOST) --port $(PORT)
 
 ## test: install the dev extra and run the whole suite (SQLite; PostgreSQL with CASEAPP_TEST_DATABASE_URL)

@@ -97,7 +97,11 @@ def init() -> None:
 
 
 @main.command()
-@click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="When accounts already exist, load nothing and show the saved demo logins.",
+)
 def demo(if_empty: bool) -> None:
     """Create one demo account per role (synthetic), print the logins, save them 0600."""
     from caseapp.demo import create_demo_accounts
@@ -111,6 +115,8 @@ def demo(if_empty: bool) -> None:
         if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
             if if_empty:
                 click.echo("Accounts already exist: demo data not loaded again.")
+                if logins_file.exists():
+                    click.echo(logins_file.read_text(encoding="utf-8"))
                 return
             raise click.ClickException("Accounts already exist: the demo needs an empty system.")
         text = create_demo_accounts(app.extensions["caseapp.settings"])

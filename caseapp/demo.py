@@ -72,6 +72,6 @@ def create_demo_accounts(settings: Settings) -> str:
     db.session.flush()
     lines += [
         "",
-        "Sign in at /login on the address `caseapp serve` prints (make run: 127.0.0.1:5000).",
+        "Sign in at /login on the address `caseapp serve` prints (default 127.0.0.1:5000).",
     ]
     return "\n".join(lines) + "\n"

@@ -66,6 +66,7 @@ def test_init_then_demo_then_init_again_changes_nothing(tmp_path):
     assert "Created" not in second.stdout
     again = run(instance, "demo", "--if-empty")
     assert "already exist" in again.stdout
+    assert "demo.quantri" in again.stdout  # the saved logins are shown again
     after = {n: _digest(instance / n) for n in ("config.py", "keys.json", "demo-logins.txt")}
     assert before == after
     assert _counts(instance / "caseapp.db") == counts

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from caseapp.config import ConfigError, Settings, instance_path_from_env, load_settings
-from caseapp.crypto import load_keyring
+from caseapp.crypto import FieldCipher, load_keyring
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -45,6 +45,7 @@ def create_app(
     _configure_flask(app, settings)
     app.extensions["caseapp.settings"] = settings
     app.extensions["caseapp.keyring"] = keyring
+    app.extensions["caseapp.cipher"] = FieldCipher(keyring, keyring_path=settings.keyring_path)
 
     from caseapp import web
     from caseapp.extensions import babel, bootstrap, csrf, db, login_manager, migrate
@@ -67,11 +68,13 @@ def create_app(
 
     from caseapp.admin.views import bp as admin_bp
     from caseapp.auth.views import bp as auth_bp
+    from caseapp.cases.views import bp as cases_bp
     from caseapp.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(cases_bp)
     return app
 
 
@@ -99,5 +102,5 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
         BOOTSTRAP_SERVE_LOCAL=True,
         TEMPLATES_AUTO_RELOAD=settings.is_development,
     )
-    for name, value in settings.EXTRA.items():
-        app.config.setdefault(name, value)
+    # Other upper-case names in instance/config.py (or CASEAPP_*) are Flask or extension settings.
+    app.config.update(settings.EXTRA)

@@ -107,11 +107,13 @@ def record(
     """Append one event to the chain in the current transaction (flushes, never commits)."""
     session = db.session
     head = session.execute(
-        sa.select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+        sa.select(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
-    if head is None:
-        head = AuditChainHead(id=1, last_hash=GENESIS)
-        session.add(head)
+    if head is None:  # the migration creates it; its absence means tampering: fail closed
+        raise RuntimeError("the audit chain head is missing")
     event = AuditEvent(
         occurred_at=utcnow().replace(microsecond=0),
         actor_id=actor.id if actor is not None else None,
@@ -142,11 +144,15 @@ class ChainReport:
 
 
 def verify_chain(batch_size: int = 5000) -> ChainReport:
-    """Walk the chain in id order; report the first event whose link or hash does not hold."""
+    """Walk the chain in id order up to the head read at the start (events appended meanwhile
+    are left for the next run); report the first event whose link or hash does not hold."""
+    head = db.session.get(AuditChainHead, 1)
+    head_hash = head.last_hash if head is not None else None
+    db.session.rollback()  # short read; the walk below does not hold the write lock throughout
     prev = GENESIS
     checked = 0
     last_id = 0
-    while True:
+    while prev != head_hash:
         events = db.session.scalars(
             sa.select(AuditEvent)
             .where(AuditEvent.id > last_id)
@@ -161,8 +167,9 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
             prev = event.hash
             checked += 1
             last_id = event.id
-        db.session.expunge_all()
-    head = db.session.get(AuditChainHead, 1)
-    if head is not None and head.last_hash != prev:
+            if prev == head_hash:
+                break
+        db.session.rollback()
+    if prev != head_hash:  # the newest events are gone, or the head itself
         return ChainReport(checked=checked, first_broken_id=last_id + 1)
     return ChainReport(checked=checked, first_broken_id=None)

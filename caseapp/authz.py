@@ -12,10 +12,11 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from caseapp.cases.models import Case
 from caseapp.geo.models import Commune
 from caseapp.users.models import Role, ScopeKind, User
 
@@ -113,6 +114,8 @@ def in_scope(user: User, commune_code: int) -> bool:
     if scope is ScopeKind.PROVINCE:
         return True
     if scope is ScopeKind.FORMER_DISTRICT:
+        if user.former_district_code is None:  # never matches the communes without a district
+            return False
         commune = current_app.extensions["sqlalchemy"].session.get(Commune, commune_code)
         return commune is not None and commune.former_district_code == user.former_district_code
     if scope is ScopeKind.COMMUNES:
@@ -127,6 +130,8 @@ def scope_commune_codes(user: User) -> sa.Select[int]:
     if scope is ScopeKind.PROVINCE:
         return query
     if scope is ScopeKind.FORMER_DISTRICT:
+        if user.former_district_code is None:
+            return query.where(sa.false())
         return query.where(Commune.former_district_code == user.former_district_code)
     if scope is ScopeKind.COMMUNES:
         return query.where(Commune.code.in_([c.code for c in user.communes]))
@@ -151,3 +156,45 @@ def enforce() -> ResponseReturnValue | None:
     if not can(current_user, Action(decision)):
         abort(403)  # the 403 handler writes the audit row
     return None
+
+
+def visible_cases(user: User) -> sa.Select[tuple[Case]]:
+    """Every case listing starts here: the cases whose commune is in the user's scope."""
+    query = sa.select(Case)
+    if not can(user, Action.VIEW_CASES):
+        return query.where(sa.false())
+    if ScopeKind(user.scope_kind) is ScopeKind.PROVINCE:
+        return query
+    return query.where(Case.commune_code.in_(scope_commune_codes(user)))
+
+
+def get_case_or_404(code: str, action: Action) -> Case:
+    """Load a case and authorize ``action`` on it: out of scope is a 404 (existence does not
+    leak, the attempt is audited); in scope but not permitted is a 403."""
+    from caseapp import audit
+    from caseapp.cases.codes import canonical
+    from caseapp.extensions import db
+
+    canonical_code = canonical(code)
+    case = (
+        db.session.scalar(sa.select(Case).where(Case.code == canonical_code))
+        if canonical_code
+        else None
+    )
+    if case is None:
+        abort(404)
+    user = current_user._get_current_object()
+    if not can(user, Action.VIEW_CASES, case.commune_code):
+        audit.record(
+            "case_access_denied",
+            actor=user,
+            target_type="case",
+            target_id=case.id,
+            outcome="denied",
+            context=audit.AuditContext(request_id=g.get("request_id")),
+        )
+        db.session.commit()
+        abort(404)
+    if not can(user, action, case.commune_code):
+        abort(403)
+    return case

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -120,12 +121,21 @@ def demo(if_empty: bool) -> None:
                 return
             raise click.ClickException("Accounts already exist: the demo needs an empty system.")
         text = create_demo_accounts(app.extensions["caseapp.settings"])
+        db.session.commit()  # the accounts exist before their logins are written down
         if logins_file.exists():
             logins_file.unlink()
         write_private_file(logins_file, text)
-        db.session.commit()
     click.echo(text)
     click.echo(f"Saved to {logins_file} (mode 0600).")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @main.command()
@@ -144,6 +154,11 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve  # type: ignore[import-untyped]
 
     app = _app()
+    if app.extensions["caseapp.settings"].LOCAL_HTTP and not _is_loopback(host):
+        raise click.ClickException(
+            f"LOCAL_HTTP (plain HTTP, cookies without Secure) is only for 127.0.0.1; {host} would "
+            "expose sign-ins to the network. Serve behind a TLS proxy instead (see README)."
+        )
     click.echo(f"CaseApp: http://{host}:{port}/  (Ctrl+C to stop)")
     waitress_serve(app, host=host, port=port, threads=threads, ident="CaseApp")
 
@@ -220,3 +235,98 @@ def audit_verify() -> None:
         err=True,
     )
     sys.exit(1)
+
+
+def _import_models(modules: tuple[str, ...]) -> None:
+    """Import modules declaring encrypted models that the app does not load (tests, plug-ins)."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise click.ClickException(f"Cannot import {name}: {exc}") from None
+
+
+@main.command("rotate-keys")
+@click.option(
+    "--new-kek",
+    is_flag=True,
+    help="Generate a new key-encryption key and add it to the key file as the primary.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Rows per commit.",
+)
+@click.option("--stop-after-batches", type=click.IntRange(min=1), hidden=True)
+@click.option("--import-models", "model_modules", multiple=True, hidden=True)
+def rotate_keys(
+    new_kek: bool, batch_size: int, stop_after_batches: int | None, model_modules: tuple[str, ...]
+) -> None:
+    """Re-wrap the data keys, start a new one and re-encrypt every field under it.
+
+    Each batch is its own transaction: if stopped, run it again to finish. Exit 1 until done.
+    """
+    from caseapp.crypto import DecryptionError
+    from caseapp.keys import KeyManagementError
+    from caseapp.keys import rotate_keys as rotate
+
+    _import_models(model_modules)
+    app = _app()
+    with app.app_context():
+        try:
+            report = rotate(
+                app.extensions["caseapp.cipher"],
+                new_kek=new_kek,
+                batch_size=batch_size,
+                stop_after_batches=stop_after_batches,
+                progress=click.echo,
+            )
+        except (KeyManagementError, DecryptionError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{report.reencrypted} row(s) re-encrypted in {report.batches} batch(es); "
+        f"{report.conflicts} changed meanwhile; retired data key(s): "
+        f"{', '.join(report.retired) or 'none'}."
+    )
+    for where in report.unreadable[:20]:
+        click.echo(f"Cannot decrypt {where}: left as it is.", err=True)
+    if report.finished:
+        click.echo(f"Done: every value uses data key {report.primary_dek_id}.")
+        return
+    click.echo(
+        f"Not finished: {report.remaining} value(s) still use an older data key. "
+        "Run `caseapp rotate-keys` again.",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Key-encryption keys in the key file."""
+
+
+@keys_group.command("retire-kek")
+@click.argument("kek_id")
+@click.option("--import-models", "model_modules", multiple=True, hidden=True)
+def retire_kek(kek_id: str, model_modules: tuple[str, ...]) -> None:
+    """Remove KEK_ID from the key file, once no data key is wrapped by it any more."""
+    from caseapp.crypto import DecryptionError
+    from caseapp.keys import KeyManagementError
+    from caseapp.keys import retire_kek as retire
+
+    _import_models(model_modules)
+    app = _app()
+    with app.app_context():
+        try:
+            retire(app.extensions["caseapp.cipher"], kek_id)
+        except (KeyManagementError, DecryptionError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Removed {kek_id} from the key file. Keep it in escrow while backups made before the "
+        "rotation may still be restored."
+    )

@@ -10,3 +10,20 @@ class FieldError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class InvalidInputError(ValueError):
+    """Several refusals at once, so the user can fix the whole form in one go."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+class ConflictError(RuntimeError):
+    """Someone else saved the record after it was loaded; nothing was written."""
+
+    def __init__(self, current_version: int, changed_fields: list[str]) -> None:
+        super().__init__("stale version")
+        self.current_version = current_version
+        self.changed_fields = changed_fields

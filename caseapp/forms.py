@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 
-from caseapp.errors import FieldError
+from caseapp.errors import FieldError, InvalidInputError
 
 # WTForms ships no Vietnamese catalog; these are its built-in messages a user can meet.
 WTFORMS_VI: dict[str, str] = {
@@ -76,10 +76,11 @@ class Form(FlaskForm):
             return _WTFormsTranslations()
 
 
-def show_field_error(form: FlaskForm, error: FieldError) -> None:
-    """Attach a business-rule refusal to its field, or to the form when no field is named."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
+def show_field_error(form: FlaskForm, error: FieldError | InvalidInputError) -> None:
+    """Attach business-rule refusals to their fields, or to the form when no field is named."""
+    for one in error.errors if isinstance(error, InvalidInputError) else [error]:
+        field = getattr(form, one.field, None) if one.field else None
+        if field is not None:
+            field.errors = [*field.errors, one.message]
+        else:
+            form.form_errors.append(one.message)

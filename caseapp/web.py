@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
+import traceback
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from babel.numbers import format_decimal
-from flask import Flask, current_app, g, render_template, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
@@ -68,6 +69,9 @@ class NavItem:
 # The menu: each entry shows only to those the policy lets through to its endpoint.
 NAV_ITEMS = (
     NavItem("main.index", _l("Trang chủ")),
+    NavItem("cases.index", _l("Hồ sơ")),
+    NavItem("cases.create", _l("Mở hồ sơ mới")),
+    NavItem("cases.duplicates", _l("Hồ sơ có thể trùng")),
     NavItem("admin.users", _l("Tài khoản")),
     NavItem("admin.communes", _l("Xã, phường")),
     NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
@@ -93,6 +97,8 @@ def actor() -> User:
 
 def select_locale() -> str:
     """The signed-in user's language, or the one picked on the sign-in page, else Vietnamese."""
+    if not has_request_context():  # CLI and scheduler: the deployment's language
+        return settings().DEFAULT_LOCALE
     if current_user and current_user.is_authenticated:
         return str(current_user.locale)
     chosen = session.get("lang")
@@ -106,9 +112,10 @@ def _load_user(user_id: str) -> User | None:
     if not token or not user_id.isdigit():
         return None
     user = services.resume_session(settings(), token, int(user_id))
-    # Loading the user is the first thing a request does; committing here keeps the session's
-    # last-seen time (or its expiry) even when the request itself writes nothing.
-    db.session.commit()
+    if db.session.dirty:
+        # Loading the user is the first thing a request does, so this commits only the session's
+        # last-seen time (at most once a minute) or its expiry, even if the request writes nothing.
+        db.session.commit()
     if user is None:
         session.clear()
     return user
@@ -122,7 +129,8 @@ def _security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: Flask-WTF's CSRF check over HTTPS requires a same-site Referer.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if not settings().LOCAL_HTTP:
@@ -208,9 +216,17 @@ def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
     if isinstance(exc, HTTPException):
         return _handle_http_error(exc)
     db.session.rollback()
-    # The type and request id only: messages and arguments may carry submitted values.
+    # Type, request id and code locations only: messages and arguments may carry submitted values.
+    frames = " < ".join(
+        f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}"
+        for f in reversed(traceback.extract_tb(exc.__traceback__)[-6:])
+    )
     current_app.logger.error(
-        "unhandled %s in %s (request %s)", type(exc).__name__, request.endpoint, g.get("request_id")
+        "unhandled %s in %s (request %s) at %s",
+        type(exc).__name__,
+        request.endpoint,
+        g.get("request_id"),
+        frames,
     )
     return render_error(500)
 

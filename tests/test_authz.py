@@ -79,6 +79,9 @@ MATRIX = {
     "admin.create_user": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
     "admin.communes": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
     "admin.audit_trail": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
+    "cases.index": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "cases.create": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "cases.duplicates": {"worker": 403, "officer": 200, "supervisor": 403, "admin": 403},
 }
 URLS = {
     "main.index": "/",
@@ -88,6 +91,9 @@ URLS = {
     "admin.create_user": "/admin/users/new",
     "admin.communes": "/admin/communes",
     "admin.audit_trail": "/admin/audit",
+    "cases.index": "/cases",
+    "cases.create": "/cases/new",
+    "cases.duplicates": "/cases/duplicates",
 }
 
 

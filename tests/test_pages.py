@@ -16,7 +16,8 @@ from caseapp.users.models import Role
 from tests.conftest import C1, login
 
 PAGES = ["/", "/account", "/account/password", "/admin/users", "/admin/users/new",
-         "/admin/communes", f"/admin/communes/{C1}", "/admin/audit"]  # fmt: skip
+         "/admin/communes", f"/admin/communes/{C1}", "/admin/audit", "/cases", "/cases/new",
+         "/cases/duplicates"]  # fmt: skip
 
 
 class _Audit(HTMLParser):
@@ -102,7 +103,7 @@ def test_security_headers(client):
     assert "frame-ancestors 'none'" in csp
     assert "default-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Strict-Transport-Security" not in response.headers  # plain-HTTP local mode
@@ -174,6 +175,7 @@ def test_server_error_page_leaks_nothing(app_factory, make_account, caplog):
     assert "001099012345" not in html
     assert "Traceback" not in html
     assert "RuntimeError" in caplog.text
+    assert "test_pages.py" in caplog.text  # where it happened, for whoever debugs it
     assert "001099012345" not in caplog.text
 
 
@@ -276,3 +278,27 @@ def test_health_check_is_public_and_terse(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_csrf_over_https_with_the_referrer_policy(app_factory, make_account):
+    """Browsers send a same-origin Referer under our policy; Flask-WTF requires one on HTTPS."""
+    app = app_factory(LOCAL_HTTP=False, WTF_CSRF_ENABLED=True)
+    account = make_account(Role.WORKER)
+    client = app.test_client()
+    base = "https://caseapp.example"
+    page = client.get("/login", base_url=base)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    )
+    response = client.post(
+        "/login",
+        base_url=base,
+        headers={"Referer": f"{base}/login"},
+        data={
+            "username": account.username,
+            "password": account.password,
+            "csrf_token": token.group(1),
+        },
+    )
+    assert response.status_code == 302

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     EmailField,
@@ -12,12 +14,15 @@ from wtforms import (
     SubmitField,
 )
 from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from caseapp.forms import Form
 from caseapp.geo.models import POPULATION_MAX, Commune, FormerDistrict
 from caseapp.users.models import DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX, Role, ScopeKind
 from caseapp.users.services import UserInput
 from caseapp.web import LOCALE_LABELS, ROLE_LABELS, SCOPE_LABELS
+
+_GROUPED_NUMBER = re.compile(r"\d{1,3}(?:([., ])\d{3})?(?:\1\d{3})*|\d+")
 
 
 def _optional_int(value: object) -> int | None:
@@ -27,6 +32,13 @@ def _optional_int(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several choices as checkboxes (usable on a phone, unlike a multiple select)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class UserForm(Form):
@@ -58,11 +70,11 @@ class UserForm(Form):
         choices=[SelectChoice(s.value, SCOPE_LABELS[s]) for s in ScopeKind],
         validators=[InputRequired()],
     )
-    commune_codes = SelectMultipleField(
+    commune_codes = MultiCheckboxField(
         _l("Xã, phường phụ trách"),
         coerce=int,
         validators=[Optional()],
-        description=_l("Dùng khi phạm vi là một số xã, phường. Giữ Ctrl để chọn nhiều."),
+        description=_l("Dùng khi phạm vi là một số xã, phường."),
     )
     former_district_code = SelectField(
         _l("Huyện cũ"),
@@ -125,9 +137,13 @@ class PopulationForm(Form):
             raise ValidationError(_l("Dân số phải là số nguyên từ 0 đến 10.000.000."))
 
     def population_value(self) -> int | None:
-        """The typed number without separators, or None (blank or not a whole number)."""
-        digits = "".join(ch for ch in (self.population.data or "") if ch not in " .,\u00a0")
-        if not digits.isascii() or not digits.isdigit():
+        """The typed whole number, or None (blank or not one).
+
+        Thousands may be grouped with dots, commas or spaces, but only in groups of three, so
+        "12,5" or "1.2345" are refused rather than read as 125 or 12345.
+        """
+        text = (self.population.data or "").strip().replace("\u00a0", " ")
+        if not _GROUPED_NUMBER.fullmatch(text):
             return None
-        value = int(digits)
+        value = int("".join(ch for ch in text if ch.isdigit()))
         return value if value <= POPULATION_MAX else None

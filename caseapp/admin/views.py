@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from caseapp import audit, authz, web
 from caseapp.admin.forms import ConfirmForm, PopulationForm, UserForm
@@ -168,4 +169,47 @@ def audit_trail() -> ResponseReturnValue:
         per_page=web.settings().PAGE_SIZE,
         error_out=False,
     )
-    return render_template("admin/audit.html", pagination=pagination)
+    actor_ids = {e.actor_id for e in pagination.items if e.actor_id is not None}
+    usernames = {
+        row.id: row.username
+        for row in db.session.execute(
+            sa.select(User.id, User.username).where(User.id.in_(actor_ids))
+        )
+    }
+    return render_template(
+        "admin/audit.html",
+        pagination=pagination,
+        usernames=usernames,
+        action_labels=AUDIT_ACTION_LABELS,
+    )
+
+
+AUDIT_ACTION_LABELS = {
+    "login": _l("Đăng nhập"),
+    "login_failed": _l("Đăng nhập sai"),
+    "login_locked": _l("Tạm khóa đăng nhập"),
+    "login_refused_locked": _l("Từ chối đăng nhập (đang khóa)"),
+    "logout": _l("Đăng xuất"),
+    "password_changed": _l("Đổi mật khẩu"),
+    "password_change_failed": _l("Đổi mật khẩu sai"),
+    "password_reset": _l("Cấp lại mật khẩu"),
+    "user_created": _l("Tạo tài khoản"),
+    "user_updated": _l("Sửa tài khoản"),
+    "user_disabled": _l("Khóa tài khoản"),
+    "user_enabled": _l("Mở khóa tài khoản"),
+    "access_denied": _l("Bị từ chối truy cập"),
+    "commune_population_set": _l("Cập nhật dân số xã"),
+    "case_created": _l("Mở hồ sơ"),
+    "case_viewed": _l("Xem hồ sơ"),
+    "case_list": _l("Xem danh sách hồ sơ"),
+    "case_search": _l("Tìm hồ sơ"),
+    "case_updated": _l("Sửa hồ sơ"),
+    "case_edit_conflict": _l("Sửa hồ sơ bị trùng lượt"),
+    "case_access_denied": _l("Truy cập hồ sơ ngoài phạm vi"),
+    "case_transferred": _l("Chuyển hồ sơ"),
+    "case_assigned": _l("Giao hồ sơ"),
+    "case_closed": _l("Đóng hồ sơ"),
+    "case_reopened": _l("Mở lại hồ sơ"),
+    "duplicate_dismissed": _l("Đánh dấu không trùng"),
+    "duplicate_merged": _l("Gộp hồ sơ trùng"),
+}

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from sqlalchemy.dialects import postgresql, sqlite
 
 from caseapp import audit
 from caseapp.auth import passwords
@@ -61,6 +62,49 @@ def _dummy_hash(settings: Settings) -> str:
     return str(cache[key])
 
 
+def _locked_throttle(key: str, now: datetime) -> LoginThrottle | None:
+    """Create the throttle row if missing (race-free), lock it, and return it."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, window_started_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return db.session.execute(
+        sa.select(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def register_failure(
+    settings: Settings, username: str, *, now: datetime | None = None
+) -> datetime | None:
+    """Count a failed password for ``username``; returns the lock's end when this locks it."""
+    now = now or utcnow()
+    throttle = _locked_throttle(_throttle_key(settings, username), now)
+    assert throttle is not None  # noqa: S101 -- inserted just above
+    window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+    if throttle.window_started_at + window < now or throttle.locked_until is not None:
+        throttle.failures = 0
+        throttle.window_started_at = now
+        throttle.locked_until = None
+    throttle.failures += 1
+    if throttle.failures >= settings.LOGIN_MAX_FAILURES:
+        throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCK_MINUTES)
+    db.session.flush()
+    return throttle.locked_until
+
+
+def clear_failures(settings: Settings, username: str) -> None:
+    """Forget failed sign-ins for ``username`` (after a success, or a password reset)."""
+    db.session.execute(
+        sa.delete(LoginThrottle).where(LoginThrottle.key == _throttle_key(settings, username))
+    )
+
+
 def authenticate(
     settings: Settings,
     username: str,
@@ -69,59 +113,44 @@ def authenticate(
     context: audit.AuditContext | None = None,
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a sign-in. Unknown user, wrong password and disabled account look the same."""
+    """Check a sign-in. Unknown user, wrong password and disabled account look the same.
+
+    Argon2 runs outside any transaction: on SQLite a transaction holds the database's write lock,
+    and a sign-in attempt must not stall everybody else for the time of a hash.
+    """
     now = now or utcnow()
     key = _throttle_key(settings, username)
-    throttle = db.session.execute(
-        sa.select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-    ).scalar_one_or_none()
-    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+    locked_until = db.session.scalar(
+        sa.select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+    )
+    if locked_until is not None and locked_until > now:
         audit.record("login_refused_locked", actor=None, outcome="denied", context=context)
-        return LoginResult(LoginOutcome.LOCKED, locked_until=throttle.locked_until)
+        return LoginResult(LoginOutcome.LOCKED, locked_until=locked_until)
+    found = db.session.execute(
+        sa.select(User.id, User.password_hash, User.is_enabled).where(
+            User.username == normalise_username(username)
+        )
+    ).first()
+    db.session.rollback()  # nothing was written: end the read before the slow hash
 
-    user = db.session.execute(
-        sa.select(User).where(User.username == normalise_username(username))
-    ).scalar_one_or_none()
-    stored = user.password_hash if user is not None else _dummy_hash(settings)
+    stored = found.password_hash if found is not None else _dummy_hash(settings)
     password_ok = passwords.verify_password(settings, stored, password)
-    if user is not None and password_ok and user.is_enabled:
-        if throttle is not None:
-            db.session.delete(throttle)
+
+    user = db.session.get(User, found.id) if found is not None else None
+    if user is not None and password_ok and user.is_enabled and user.password_hash == stored:
+        clear_failures(settings, username)
         if passwords.needs_rehash(settings, user.password_hash):
             user.password_hash = passwords.hash_password(settings, password)
         user.last_login_at = now
         audit.record("login", actor=user, target_type="user", target_id=user.id, context=context)
         return LoginResult(LoginOutcome.OK, user=user)
 
-    if throttle is None:
-        throttle = LoginThrottle(key=key, failures=0, window_started_at=now)
-        db.session.add(throttle)
-    window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
-    if throttle.window_started_at + window < now or throttle.locked_until is not None:
-        throttle.failures = 0
-        throttle.window_started_at = now
-        throttle.locked_until = None
-    throttle.failures += 1
-    audit.record(
-        "login_failed",
-        actor=None,
-        target_type="user" if user is not None else None,
-        target_id=user.id if user is not None else None,
-        outcome="denied",
-        context=context,
-    )
-    if throttle.failures >= settings.LOGIN_MAX_FAILURES:
-        throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCK_MINUTES)
-        audit.record(
-            "login_locked",
-            actor=None,
-            target_type="user" if user is not None else None,
-            target_id=user.id if user is not None else None,
-            outcome="denied",
-            context=context,
-        )
-        return LoginResult(LoginOutcome.LOCKED, locked_until=throttle.locked_until)
-    db.session.flush()
+    new_lock = register_failure(settings, username, now=now)
+    target = {"target_type": "user", "target_id": user.id} if user is not None else {}
+    audit.record("login_failed", actor=None, outcome="denied", context=context, **target)
+    if new_lock is not None:
+        audit.record("login_locked", actor=None, outcome="denied", context=context, **target)
+        return LoginResult(LoginOutcome.LOCKED, locked_until=new_lock)
     return LoginResult(LoginOutcome.FAILED)
 
 
@@ -215,8 +244,12 @@ def change_own_password(
     *,
     keep_token: str | None,
     context: audit.AuditContext | None = None,
-) -> bool:
-    """Change one's own password; ends every other session. False if ``current`` is wrong."""
+) -> LoginOutcome:
+    """Change one's own password; ends every other session.
+
+    A wrong current password counts like a failed sign-in: guessing it from a stolen session is
+    throttled, and reaching the limit ends all the account's sessions (``LOCKED``).
+    """
     if not passwords.verify_password(settings, user.password_hash, current_password):
         audit.record(
             "password_change_failed",
@@ -226,7 +259,14 @@ def change_own_password(
             outcome="denied",
             context=context,
         )
-        return False
+        if register_failure(settings, user.username) is not None:
+            end_all_sessions(user)
+            audit.record(
+                "login_locked", actor=user, target_type="user", target_id=user.id,
+                outcome="denied", context=context,
+            )  # fmt: skip
+            return LoginOutcome.LOCKED
+        return LoginOutcome.FAILED
     if passwords.normalise(current_password) == passwords.normalise(new_password):
         raise PasswordPolicyError([gettext("Mật khẩu mới phải khác mật khẩu hiện tại.")])
     set_password(settings, user, new_password, must_change=False)
@@ -234,4 +274,4 @@ def change_own_password(
     audit.record(
         "password_changed", actor=user, target_type="user", target_id=user.id, context=context
     )
-    return True
+    return LoginOutcome.OK

@@ -107,9 +107,14 @@ def change_password() -> ResponseReturnValue:
             form.new_password.errors = [*form.new_password.errors, *exc.messages]
         else:
             db.session.commit()
-            if changed:
+            if changed is services.LoginOutcome.OK:
                 flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã được đăng xuất."), "success")
                 return redirect(url_for("main.index"))
+            if changed is services.LoginOutcome.LOCKED:
+                logout_user()
+                session.clear()
+                flash(_("Nhập sai mật khẩu hiện tại quá nhiều lần: bạn đã bị đăng xuất."), "danger")
+                return redirect(url_for("auth.login"))
             form.current_password.errors = [
                 *form.current_password.errors,
                 _("Mật khẩu hiện tại không đúng."),

@@ -82,6 +82,11 @@ class User(UserMixin, Model):
         _enum_check("role", Role),
         _enum_check("scope_kind", ScopeKind),
         sa.CheckConstraint("locale IN ('vi', 'en')", name="locale_allowed"),
+        # A former-district scope always names its district (and only that scope names one).
+        sa.CheckConstraint(
+            "(scope_kind = 'former_district') = (former_district_code IS NOT NULL)",
+            name="former_district_scope",
+        ),
     )
 
     @property

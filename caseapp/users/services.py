@@ -17,9 +17,12 @@ from caseapp.extensions import db
 from caseapp.geo.models import Commune, FormerDistrict
 from caseapp.users.models import LOCALES, ROLE_SCOPES, Role, ScopeKind, User
 
-# No look-alike characters (0/O, 1/l/I): temporary passwords are read aloud or copied from paper.
-_PASSWORD_ALPHABET = "".join(ch for ch in string.ascii_letters + string.digits if ch not in "0O1lI")
-TEMP_PASSWORD_LENGTH = 16
+# Lower case and digits without look-alikes (0/o, 1/l/i): temporary passwords are read aloud or
+# copied from paper. 20 symbols out of 31 is about 99 bits.
+_PASSWORD_ALPHABET = "".join(
+    ch for ch in string.ascii_lowercase + string.digits if ch not in "01oil"
+)
+TEMP_PASSWORD_LENGTH = 20
 USERNAME_CHARS = frozenset(string.ascii_lowercase + string.digits + "._-")
 
 
@@ -134,11 +137,24 @@ def create_user(
     return user, password
 
 
+def _keep_an_administrator(leaving: User) -> None:
+    """Refuse a change that would leave the system without an enabled administrator."""
+    others = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, User.is_enabled.is_(True), User.id != leaving.id)
+    )
+    if not others:
+        raise FieldError("role", _("Hệ thống cần ít nhất một quản trị viên đang hoạt động."))
+
+
 def update_user(
     user: User, data: UserInput, *, actor: User, context: audit.AuditContext | None = None
 ) -> list[str]:
     """Change an account; a change of role or scope ends the user's sessions."""
     _check(data, existing=user)
+    if user.role == Role.ADMIN and data.role != Role.ADMIN:
+        _keep_an_administrator(user)
     changed = _apply(user, data)
     if {"role", "scope_kind", "former_district_code", "communes"} & set(changed):
         auth_services.end_all_sessions(user)
@@ -161,6 +177,8 @@ def set_enabled(
     """Disable (ending every session) or re-enable an account. Nobody disables themselves."""
     if user.id == actor.id and not enabled:
         raise FieldError(None, _("Bạn không thể tự khóa tài khoản của mình."))
+    if not enabled and user.role == Role.ADMIN:
+        _keep_an_administrator(user)
     user.is_enabled = enabled
     if not enabled:
         auth_services.end_all_sessions(user)
@@ -181,6 +199,7 @@ def reset_password(
     password = generate_password()
     auth_services.set_password(settings, user, password, must_change=True)
     auth_services.end_all_sessions(user)
+    auth_services.clear_failures(settings, user.username)  # a reset also lifts a sign-in lock
     audit.record(
         "password_reset", actor=actor, target_type="user", target_id=user.id, context=context
     )

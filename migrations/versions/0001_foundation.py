@@ -113,6 +113,10 @@ def upgrade() -> None:
         sa.Column("updated_at", caseapp.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("locale IN ('vi', 'en')", name=op.f("ck_users_locale_allowed")),
         sa.CheckConstraint(
+            "(scope_kind = 'former_district') = (former_district_code IS NOT NULL)",
+            name=op.f("ck_users_former_district_scope"),
+        ),
+        sa.CheckConstraint(
             "role IN ('worker', 'officer', 'supervisor', 'admin')",
             name=op.f("ck_users_role_allowed"),
         ),
@@ -220,33 +224,45 @@ def downgrade() -> None:
 
 
 AUDIT_GUARD_MESSAGE = "audit_events is append-only"
+# (name, SQLite body / PostgreSQL level, table, event)
+_GUARDS = (
+    ("audit_events_no_update", "ROW", "audit_events", "UPDATE"),
+    ("audit_events_no_delete", "ROW", "audit_events", "DELETE"),
+    ("audit_events_no_truncate", "STATEMENT", "audit_events", "TRUNCATE"),
+    ("audit_chain_head_no_delete", "ROW", "audit_chain_head", "DELETE"),
+    ("audit_chain_head_no_truncate", "STATEMENT", "audit_chain_head", "TRUNCATE"),
+)
 
 
 def _create_audit_guards() -> None:
-    """The audit trail refuses UPDATE and DELETE, whatever the application does."""
-    if op.get_bind().dialect.name == "postgresql":
+    """The audit trail refuses UPDATE, DELETE and TRUNCATE, whatever the application does; the
+    chain head exists from the start (creating it lazily would race) and cannot be removed."""
+    op.bulk_insert(
+        sa.table("audit_chain_head", sa.column("id"), sa.column("last_hash")),
+        [{"id": 1, "last_hash": "0" * 64}],
+    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
         op.execute(
             "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
             f"BEGIN RAISE EXCEPTION '{AUDIT_GUARD_MESSAGE}'; END; $$"
         )
-        for event in ("UPDATE", "DELETE"):
+    for name, level, table, event in _GUARDS:
+        if postgres:
             op.execute(
-                f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
-                "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+                f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
+                f"FOR EACH {level} EXECUTE FUNCTION audit_events_append_only()"
             )
-    else:
-        for event in ("UPDATE", "DELETE"):
+        elif event != "TRUNCATE":  # SQLite has no TRUNCATE
             op.execute(
-                f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
+                f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, '{AUDIT_GUARD_MESSAGE}'); END"
             )
 
 
 def _drop_audit_guards() -> None:
-    for event in ("update", "delete"):
-        op.execute(
-            f"DROP TRIGGER IF EXISTS audit_events_no_{event}"
-            + (" ON audit_events" if op.get_bind().dialect.name == "postgresql" else "")
-        )
-    if op.get_bind().dialect.name == "postgresql":
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for name, _level, table, _event in _GUARDS:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+    if postgres:
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")

@@ -6,15 +6,18 @@
   if (!scope) {
     return;
   }
+  function block(id) {
+    var field = document.getElementById(id);
+    return document.getElementById(id + "-group") || (field && field.closest("div.mb-3"));
+  }
   var groups = {
-    communes: document.getElementById("commune_codes"),
-    former_district: document.getElementById("former_district_code"),
+    communes: block("commune_codes"),
+    former_district: block("former_district_code"),
   };
   function update() {
     Object.keys(groups).forEach(function (kind) {
-      var field = groups[kind];
-      if (field) {
-        field.closest(".mb-3").hidden = scope.value !== kind;
+      if (groups[kind]) {
+        groups[kind].hidden = scope.value !== kind;
       }
     });
   }

@@ -1,0 +1,1 @@
+"""Youth case files (hồ sơ quản lý): encrypted identities, scoped access, timeline, duplicates."""

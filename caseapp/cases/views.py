@@ -1,0 +1,440 @@
+"""Case file screens: list, search, open, view with timeline, edit, transfer, assign, close."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy.orm.exc import StaleDataError
+
+from caseapp import audit, authz, web
+from caseapp.cases import queries, services
+from caseapp.cases.forms import (
+    AssignForm,
+    CaseForm,
+    CloseForm,
+    FilterForm,
+    ReopenForm,
+    SearchForm,
+    TransferForm,
+)
+from caseapp.cases.models import (
+    FIELD_LABELS,
+    Case,
+    Category,
+    CloseReason,
+    DuplicatePair,
+    Phase,
+    Status,
+)
+from caseapp.cases.validation import display_phone
+from caseapp.errors import ConflictError, FieldError, InvalidInputError
+from caseapp.extensions import db
+from caseapp.forms import show_field_error
+from caseapp.users.models import Role
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+def _today() -> date:
+    """Today in the deployment's time zone (Asia/Ho_Chi_Minh)."""
+    return datetime.now(ZoneInfo(web.settings().TIMEZONE)).date()
+
+
+def _case_form(case: Case | None = None) -> CaseForm:
+    user = web.actor()
+    communes = queries.communes_for_choice(user)
+    form = CaseForm()
+    form.set_choices(communes, queries.workers_for([c.code for c in communes]))
+    if request.method == "GET":
+        if case is None:
+            form.intake_on.data = web.format_day(_today())
+            form.commune_code.data = communes[0].code if len(communes) == 1 else None
+            form.assigned_worker_id.data = user.id if user.role == Role.WORKER else None
+        else:
+            _fill(form, case)
+    return form
+
+
+def _fill(form: CaseForm, case: Case) -> None:
+    form.full_name.data = case.full_name
+    form.date_of_birth.data = web.format_day(case.date_of_birth)
+    form.sex.data = case.sex
+    form.national_id.data = case.national_id or ""
+    form.phone.data = display_phone(case.phone)
+    form.address.data = case.address or ""
+    form.guardian_name.data = case.guardian_name or ""
+    form.guardian_relation.data = case.guardian_relation or ""
+    form.guardian_phone.data = display_phone(case.guardian_phone)
+    form.notes.data = case.notes or ""
+    form.commune_code.data = case.commune_code
+    form.category.data = case.category
+    form.education.data = case.education or ""
+    form.occupation.data = case.occupation or ""
+    form.drug_types.data = [d.drug_type for d in case.drug_types]
+    form.assigned_worker_id.data = case.assigned_worker_id
+    form.intake_on.data = web.format_day(case.intake_on)
+    form.version.data = str(case.version)
+
+
+def _names_visible(case: Case) -> bool:
+    """Lists show names only to the commune's own workers (DESIGN §2, issue 3)."""
+    user = web.actor()
+    return user.role == Role.WORKER and authz.in_scope(user, case.commune_code)
+
+
+@bp.route("")
+@authz.requires(authz.Action.VIEW_CASES)
+def index() -> ResponseReturnValue:
+    user = web.actor()
+    form = FilterForm(request.args)
+    communes = queries.communes_for_choice(user)
+    form.commune.choices = [("", _("Tất cả")), *((c.code, c.name) for c in communes)]
+    form.worker.choices = [
+        ("", _("Tất cả")),
+        *((w.id, w.display_name) for w in queries.workers_for([c.code for c in communes])),
+    ]
+    if "status" not in request.args:
+        form.status.data = Status.OPEN.value
+    filters = queries.CaseFilters(
+        category=Category(form.category.data) if form.category.data in set(Category) else None,
+        phase=Phase(form.phase.data) if form.phase.data in set(Phase) else None,
+        status=Status(form.status.data) if form.status.data in set(Status) else None,
+        commune_code=form.commune.data,
+        worker_id=form.worker.data,
+    )
+    page = request.args.get("page", 1, type=int)
+    pagination = queries.list_cases(user, filters, page=page, per_page=web.settings().PAGE_SIZE)
+    audit.record(
+        "case_list",
+        actor=user,
+        details={"page": page, "filters": sorted(k for k, v in request.args.items() if v)},
+        context=web.audit_context(),
+    )
+    db.session.commit()
+    return render_template(
+        "cases/index.html",
+        pagination=pagination,
+        form=form,
+        search_form=SearchForm(),
+        today=_today(),
+        names_visible=_names_visible,
+        args={k: v for k, v in request.args.items() if k != "page"},
+    )
+
+
+@bp.route("/search", methods=("POST",))
+@authz.requires(authz.Action.VIEW_CASES)
+def search() -> ResponseReturnValue:
+    user = web.actor()
+    form = SearchForm()
+    results: list[Case] = []
+    kind = None
+    if form.validate_on_submit():
+        text = form.query.data or ""
+        found = queries.find_by_code(user, text)
+        if found is not None:
+            kind = "code"
+            results = [found]
+        elif sum(ch.isdigit() for ch in text) >= 9:
+            kind = "national_id"
+            results = queries.find_by_national_id(user, text)
+        else:
+            kind = "name"
+            results = queries.search_by_name(user, text)
+        audit.record(
+            "case_search",
+            actor=user,
+            details={"kind": kind, "results": len(results)},
+            context=web.audit_context(),
+        )
+        db.session.commit()
+        if kind == "code" and results:
+            return redirect(url_for("cases.detail", code=results[0].code))
+    return render_template(
+        "cases/search.html",
+        form=form,
+        results=results,
+        kind=kind,
+        today=_today(),
+        names_visible=_names_visible,
+    )
+
+
+@bp.route("/new", methods=("GET", "POST"))
+@authz.requires(authz.Action.EDIT_CASES)
+def create() -> ResponseReturnValue:
+    form = _case_form()
+    if form.validate_on_submit():
+        try:
+            data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
+            case, duplicates = services.create_case(
+                data, actor=web.actor(), context=web.audit_context()
+            )
+        except InvalidInputError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã mở hồ sơ %(code)s.", code=case.code), "success")
+            if duplicates:
+                flash(_duplicate_warning(), "warning")
+            return redirect(url_for("cases.detail", code=case.code))
+    return render_template("cases/form.html", form=form, case=None)
+
+
+def _duplicate_warning() -> str:
+    return _(
+        "Có thể người này đã có hồ sơ ở nơi khác (trùng số CCCD hoặc họ tên và ngày sinh). "
+        "Cán bộ phụ trách sẽ xem xét và gộp hoặc bỏ qua."
+    )
+
+
+@bp.route("/<code>")
+@authz.requires(authz.Action.VIEW_CASES)
+def detail(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.VIEW_IDENTITIES)
+    user = web.actor()
+    audit.record("case_viewed", actor=user, target_type="case", target_id=case.id,
+                 context=web.audit_context())  # fmt: skip
+    db.session.commit()
+    officer_tools = authz.can(user, authz.Action.REASSIGN_CASES, case.commune_code)
+    return render_template(
+        "cases/detail.html",
+        case=case,
+        today=_today(),
+        timeline=queries.timeline(case),
+        viewers=queries.viewers(case) if officer_tools else [],
+        duplicate=queries.has_open_duplicate(case),
+        officer_tools=officer_tools,
+        assign_form=_assign_form(case) if officer_tools else None,
+        display_phone=display_phone,
+    )
+
+
+def _assign_form(case: Case) -> AssignForm:
+    form = AssignForm()
+    form.worker_id.choices = [
+        ("", _("— Chưa giao —")),
+        *((w.id, w.display_name) for w in queries.workers_for([case.commune_code])),
+    ]
+    if request.method == "GET":
+        form.worker_id.data = case.assigned_worker_id
+    return form
+
+
+@bp.route("/<code>/edit", methods=("GET", "POST"))
+@authz.requires(authz.Action.EDIT_CASES)
+def edit(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.EDIT_CASES)
+    form = _case_form(case)
+    if form.validate_on_submit():
+        loaded = int(form.version.data) if (form.version.data or "").isdigit() else -1
+        try:
+            data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
+            changed = services.update_case(
+                case,
+                data,
+                expected_version=loaded,
+                actor=web.actor(),
+                context=web.audit_context(),
+            )
+            db.session.commit()
+        except InvalidInputError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        except (ConflictError, StaleDataError) as exc:
+            db.session.rollback()
+            return _conflict(form, code, exc)
+        else:
+            if changed:
+                flash(_("Đã lưu hồ sơ."), "success")
+            else:
+                flash(_("Không có gì thay đổi."), "info")
+            return redirect(url_for("cases.detail", code=case.code))
+    return render_template("cases/form.html", form=form, case=case)
+
+
+def _conflict(form: CaseForm, code: str, exc: Exception) -> ResponseReturnValue:
+    """Someone saved first: keep this person's input, say what changed, change nothing."""
+    case = authz.get_case_or_404(code, authz.Action.EDIT_CASES)
+    loaded = int(form.version.data) if (form.version.data or "").isdigit() else 0
+    changed = (
+        exc.changed_fields
+        if isinstance(exc, ConflictError)
+        else services.changed_since(case, loaded)
+    )
+    audit.record(
+        "case_edit_conflict", actor=web.actor(), target_type="case", target_id=case.id,
+        outcome="conflict", details={"fields": changed}, context=web.audit_context(),
+    )  # fmt: skip
+    db.session.commit()
+    form.version.data = str(case.version)  # saving again now is a deliberate overwrite
+    labels = [str(FIELD_LABELS.get(name, name)) for name in changed]
+    return render_template(
+        "cases/form.html", form=form, case=case, conflict=labels or [_("(không rõ)")]
+    ), 409
+
+
+@bp.route("/<code>/transfer", methods=("GET", "POST"))
+@authz.requires(authz.Action.REASSIGN_CASES)
+def transfer(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.REASSIGN_CASES)
+    form = TransferForm()
+    form.commune_code.choices = [("", _("— Chọn —"))] + [
+        (c.code, c.name)
+        for c in queries.communes_for_choice(web.actor())
+        if c.code != case.commune_code
+    ]
+    if form.validate_on_submit():
+        try:
+            services.transfer_case(
+                case,
+                form.commune_code.data or 0,
+                form.reason.data or "",
+                actor=web.actor(),
+                context=web.audit_context(),
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã chuyển hồ sơ sang %(name)s.", name=case.commune.name), "success")
+            return redirect(url_for("cases.detail", code=case.code))
+    return render_template("cases/transfer.html", form=form, case=case)
+
+
+@bp.route("/<code>/assign", methods=("POST",))
+@authz.requires(authz.Action.REASSIGN_CASES)
+def assign(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.REASSIGN_CASES)
+    form = _assign_form(case)
+    if form.validate_on_submit():
+        try:
+            services.assign_worker(
+                case, form.worker_id.data, actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            flash(_("Đã cập nhật cán bộ được giao."), "success")
+    else:
+        flash(_("Chọn một cán bộ trong danh sách."), "danger")
+    return redirect(url_for("cases.detail", code=case.code))
+
+
+@bp.route("/<code>/close", methods=("GET", "POST"))
+@authz.requires(authz.Action.APPROVE_STEPS)
+def close(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.APPROVE_STEPS)
+    if case.status == Status.CLOSED:
+        flash(_("Hồ sơ đã đóng."), "info")
+        return redirect(url_for("cases.detail", code=case.code))
+    form = CloseForm()
+    if form.validate_on_submit():
+        try:
+            services.close_case(
+                case,
+                CloseReason(form.reason.data),
+                form.note.data or "",
+                actor=web.actor(),
+                context=web.audit_context(),
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã đóng hồ sơ."), "success")
+            return redirect(url_for("cases.detail", code=case.code))
+    return render_template("cases/status.html", form=form, case=case, closing=True)
+
+
+@bp.route("/<code>/reopen", methods=("GET", "POST"))
+@authz.requires(authz.Action.APPROVE_STEPS)
+def reopen(code: str) -> ResponseReturnValue:
+    case = authz.get_case_or_404(code, authz.Action.APPROVE_STEPS)
+    if case.status == Status.OPEN:
+        flash(_("Hồ sơ đang mở."), "info")
+        return redirect(url_for("cases.detail", code=case.code))
+    form = ReopenForm()
+    if form.validate_on_submit():
+        try:
+            services.reopen_case(
+                case, form.note.data or "", actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã mở lại hồ sơ."), "success")
+            return redirect(url_for("cases.detail", code=case.code))
+    return render_template("cases/status.html", form=form, case=case, closing=False)
+
+
+@bp.route("/duplicates")
+@authz.requires(authz.Action.REASSIGN_CASES)
+def duplicates() -> ResponseReturnValue:
+    pairs = queries.open_duplicates(web.actor())
+    return render_template("cases/duplicates.html", pairs=pairs, today=_today())
+
+
+@bp.route("/duplicates/<int:pair_id>", methods=("POST",))
+@authz.requires(authz.Action.REASSIGN_CASES)
+def resolve_duplicate(pair_id: int) -> ResponseReturnValue:
+    pair = db.session.get(DuplicatePair, pair_id)
+    user = web.actor()
+    if pair is None or pair not in queries.open_duplicates(user):
+        abort(404)
+    choice = request.form.get("decision", "")
+    keep = {"keep_a": pair.case_a, "keep_b": pair.case_b}.get(choice)
+    if choice != "dismiss" and keep is None:
+        abort(400)
+    try:
+        services.resolve_duplicate(pair, merge_into=keep, actor=user, context=web.audit_context())
+    except FieldError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+    else:
+        db.session.commit()
+        flash(_("Đã gộp hồ sơ.") if keep is not None else _("Đã đánh dấu không trùng."), "success")
+    return redirect(url_for("cases.duplicates"))
+
+
+@bp.app_context_processor
+def _labels() -> dict[str, object]:
+    from caseapp.cases import models
+
+    return {
+        "category_labels": models.CATEGORY_LABELS,
+        "category_short": models.CATEGORY_SHORT,
+        "phase_labels": models.PHASE_LABELS,
+        "sex_labels": models.SEX_LABELS,
+        "status_labels": models.STATUS_LABELS,
+        "close_reason_labels": models.CLOSE_REASON_LABELS,
+        "education_labels": models.EDUCATION_LABELS,
+        "occupation_labels": models.OCCUPATION_LABELS,
+        "drug_labels": models.DRUG_LABELS,
+        "event_labels": models.EVENT_LABELS,
+    }
+
+
+@bp.app_template_filter("field_label")
+def _field_label(name: str) -> object:
+    from caseapp.cases.models import FIELD_LABELS
+
+    return FIELD_LABELS.get(name, name)
+
+
+@bp.app_template_filter("case_code")
+def _case_code(code: str) -> str:
+    from caseapp.cases.codes import display
+
+    return display(code)

@@ -108,14 +108,7 @@ def index() -> ResponseReturnValue:
     )
     page = request.args.get("page", 1, type=int)
     pagination = queries.list_cases(user, filters, page=page, per_page=web.settings().PAGE_SIZE)
-    audit.record(
-        "case_list",
-        actor=user,
-        details={"page": page, "filters": sorted(k for k, v in request.args.items() if v)},
-        context=web.audit_context(),
-    )
-    db.session.commit()
-    return render_template(
+    html = render_template(
         "cases/index.html",
         pagination=pagination,
         form=form,
@@ -124,6 +117,16 @@ def index() -> ResponseReturnValue:
         names_visible=_names_visible,
         args={k: v for k, v in request.args.items() if k != "page"},
     )
+    # Rendered first (committing would expire every loaded row), then audited: if the audit row
+    # cannot be written, the page is not sent.
+    audit.record(
+        "case_list",
+        actor=user,
+        details={"page": page, "filters": sorted(k for k, v in request.args.items() if v)},
+        context=web.audit_context(),
+    )
+    db.session.commit()
+    return html
 
 
 @bp.route("/search", methods=("POST",))
@@ -145,16 +148,11 @@ def search() -> ResponseReturnValue:
         else:
             kind = "name"
             results = queries.search_by_name(user, text)
-        audit.record(
-            "case_search",
-            actor=user,
-            details={"kind": kind, "results": len(results)},
-            context=web.audit_context(),
-        )
-        db.session.commit()
         if kind == "code" and results:
-            return redirect(url_for("cases.detail", code=results[0].code))
-    return render_template(
+            target = url_for("cases.detail", code=results[0].code)
+            _audit_search(kind, len(results))
+            return redirect(target)
+    html = render_template(
         "cases/search.html",
         form=form,
         results=results,
@@ -162,6 +160,20 @@ def search() -> ResponseReturnValue:
         today=_today(),
         names_visible=_names_visible,
     )
+    if kind is not None:
+        _audit_search(kind, len(results))
+    return html
+
+
+def _audit_search(kind: str, results: int) -> None:
+    """What was searched for is never recorded: only how, and how many were found."""
+    audit.record(
+        "case_search",
+        actor=web.actor(),
+        details={"kind": kind, "results": results},
+        context=web.audit_context(),
+    )
+    db.session.commit()
 
 
 @bp.route("/new", methods=("GET", "POST"))
@@ -198,11 +210,8 @@ def _duplicate_warning() -> str:
 def detail(code: str) -> ResponseReturnValue:
     case = authz.get_case_or_404(code, authz.Action.VIEW_IDENTITIES)
     user = web.actor()
-    audit.record("case_viewed", actor=user, target_type="case", target_id=case.id,
-                 context=web.audit_context())  # fmt: skip
-    db.session.commit()
     officer_tools = authz.can(user, authz.Action.REASSIGN_CASES, case.commune_code)
-    return render_template(
+    html = render_template(
         "cases/detail.html",
         case=case,
         today=_today(),
@@ -213,6 +222,11 @@ def detail(code: str) -> ResponseReturnValue:
         assign_form=_assign_form(case) if officer_tools else None,
         display_phone=display_phone,
     )
+    case_id = case.id
+    audit.record("case_viewed", actor=user, target_type="case", target_id=case_id,
+                 context=web.audit_context())  # fmt: skip
+    db.session.commit()
+    return html
 
 
 def _assign_form(case: Case) -> AssignForm:

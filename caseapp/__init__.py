@@ -68,13 +68,17 @@ def create_app(
 
     from caseapp.admin.views import bp as admin_bp
     from caseapp.auth.views import bp as auth_bp
+    from caseapp.cases.import_views import bp as imports_bp
     from caseapp.cases.views import bp as cases_bp
     from caseapp.main.views import bp as main_bp
+    from caseapp.workflow.views import bp as workflow_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(cases_bp)
+    app.register_blueprint(workflow_bp)
+    app.register_blueprint(imports_bp)
     return app
 
 

@@ -35,6 +35,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_COMMUNES = "manage_communes"
     MANAGE_KEYS = "manage_keys"
+    MANAGE_RULES = "manage_rules"
 
 
 _CASEWORK = frozenset({Action.VIEW_CASES, Action.EDIT_CASES, Action.VIEW_IDENTITIES})
@@ -54,7 +55,13 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         {Action.SIGNED_IN, Action.VIEW_INDICATORS, Action.EXPORT_STATISTICS}
     ),
     Role.ADMIN: frozenset(
-        {Action.SIGNED_IN, Action.MANAGE_USERS, Action.MANAGE_COMMUNES, Action.MANAGE_KEYS}
+        {
+            Action.SIGNED_IN,
+            Action.MANAGE_USERS,
+            Action.MANAGE_COMMUNES,
+            Action.MANAGE_KEYS,
+            Action.MANAGE_RULES,
+        }
     ),
 }
 

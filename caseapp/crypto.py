@@ -6,7 +6,14 @@ associated data ``table|column|row_uuid|data key id``: a token copied to another
 altered in any byte, does not decrypt. Honest scope: this protects a stolen database file or backup,
 not a compromised application server, which holds the keys.
 
-The key ring and the data keys are in ``caseapp.keys`` (re-exported here).
+On a model, declare ``full_name = EncryptedField("full_name_ct")`` beside
+``full_name_ct: Mapped[str | None] = mapped_column(sa.Text)``. Name ciphertext columns ``*_ct``:
+rotation refuses to run while such a column belongs to no loaded model. The model needs a string
+``uuid`` column, set before the first encrypted assignment and never changed: every token is bound
+to it. Reading decrypts (cached per token), assigning encrypts (NFC), assigning the same value again
+writes nothing. Encrypted attributes cannot be queried: search a blind index instead.
+
+The key ring and the data keys are in ``caseapp.keys`` (re-exported here where older code wants).
 """
 
 from __future__ import annotations
@@ -172,10 +179,9 @@ _CCCD_SEPARATORS = {"-", ".", "\u2212"}
 
 
 def normalise_cccd(text: str) -> str:
-    """A CCCD as ASCII digits: any Unicode digit converted, separators dropped, leading zeros kept.
-
-    Anything else (a letter, say) is left in place so that the caller's validation refuses it.
-    """
+    """A CCCD as ASCII digits: Unicode digits converted, separators dropped, leading zeros kept."""
+    # Anything else (a letter, say) is left in place, so that the caller's validation refuses it
+    # instead of a silently shortened number being accepted.
     out = []
     for char in unicodedata.normalize("NFKC", text):
         category = unicodedata.category(char)
@@ -191,7 +197,9 @@ def normalise_cccd(text: str) -> str:
 def normalise_name(text: str) -> str:
     """A name for matching: case-folded, without diacritics (đ → d), single spaces."""
     decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).replace("đ", "d")
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # đ has no decomposition; legacy Vietnamese encodings often give Đ as the look-alike Ð (eth).
+    bare = bare.replace("đ", "d").replace("ð", "d")
     return unicodedata.normalize("NFC", " ".join(bare.split()))
 
 
@@ -283,14 +291,7 @@ class _EncryptedAttribute(Generic[T]):
 
 
 class EncryptedField(_EncryptedAttribute[str]):
-    """Encrypted text attribute, declared next to its ciphertext column.
-
-    ``full_name = EncryptedField("full_name_ct")`` beside
-    ``full_name_ct: Mapped[str | None] = mapped_column(sa.Text)``. The model needs a string
-    ``uuid`` column, set before the first encrypted assignment and never changed afterwards: the
-    token is bound to it. Reading decrypts (cached per token); assigning encrypts; values are
-    stored NFC-normalised. Not queryable: search through a blind index.
-    """
+    """Encrypted text attribute over a ciphertext column (see the module docstring)."""
 
     def _to_text(self, value: str) -> str:
         if not isinstance(value, str):
@@ -302,7 +303,7 @@ class EncryptedField(_EncryptedAttribute[str]):
 
 
 class EncryptedDateField(_EncryptedAttribute[date]):
-    """Encrypted ``datetime.date`` attribute, stored as ``YYYY-MM-DD`` (see ``EncryptedField``)."""
+    """Encrypted ``datetime.date`` attribute, stored as ``YYYY-MM-DD``."""
 
     def _to_text(self, value: date) -> str:
         if not isinstance(value, date) or isinstance(value, datetime):

@@ -3,10 +3,12 @@ service's ``FieldError`` on the right field."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms import StringField
 
 from caseapp.errors import FieldError, InvalidInputError
 
@@ -84,3 +86,30 @@ def show_field_error(form: FlaskForm, error: FieldError | InvalidInputError) -> 
             field.errors = [*field.errors, one.message]
         else:
             form.form_errors.append(one.message)
+
+
+class DayField(StringField):
+    """A date typed dd/mm/yyyy (the way Vietnamese forms write it); ``data`` is a ``date``."""
+
+    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
+        render_kw = {"inputmode": "numeric", "placeholder": "dd/mm/yyyy", "autocomplete": "off"}
+        render_kw.update(kwargs.pop("render_kw", {}))
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+        self.raw_text = ""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        from caseapp.cases.validation import parse_day
+
+        self.raw_text = (valuelist[0] if valuelist else "") or ""
+        self.data = None
+        if not self.raw_text.strip():
+            return
+        try:
+            self.data = parse_day(self.raw_text, self.name)
+        except FieldError as exc:
+            raise ValueError(exc.message) from None
+
+    def _value(self) -> str:
+        if self.raw_text:
+            return self.raw_text
+        return self.data.strftime("%d/%m/%Y") if isinstance(self.data, date) else ""

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -279,13 +280,19 @@ class DataKeys:
     def primary(self) -> tuple[str, bytes]:
         """The primary data key, checked once per transaction and created if there is none."""
         session = db.session()
-        connection = session.connection()
         # Checked again in every (sub)transaction: a rolled-back savepoint or a rotation in another
         # process must never leave us writing with a key that is not the live primary.
         transaction = session.get_nested_transaction() or session.get_transaction()
         seen = session.info.get(_PRIMARY_SEEN)
-        if seen is not None and seen[0] is self and seen[1] is transaction:
+        if (
+            seen is not None
+            and transaction is not None
+            and seen[0] is self
+            and seen[1] is transaction
+        ):
             return seen[2], self._cache[seen[2]]
+        connection = session.connection()
+        transaction = session.get_nested_transaction() or session.get_transaction()
         row = connection.execute(
             sa.select(DATA_KEYS.id, DATA_KEYS.kek_id, DATA_KEYS.wrapped).where(DATA_KEYS.is_primary)
         ).one_or_none()
@@ -387,7 +394,7 @@ class EncryptedColumn:
     def table_name(self) -> str:  # the ``table`` of the associated data
         return str(self.model.__tablename__)
 
-    @property
+    @cached_property
     def column(self) -> sa.Column[Any]:
         return sa.inspect(self.model).get_property(self.ciphertext_attr).columns[0]  # type: ignore[no-any-return]
 
@@ -401,11 +408,9 @@ def register_encrypted_column(model: type[Any], name: str, ciphertext_attr: str)
 
 
 def encrypted_columns(connection: sa.Connection) -> list[EncryptedColumn]:
-    """Registered columns whose table exists; refuses if the database has a ``*_ct`` we don't know.
-
-    A table holding tokens that no loaded model declares would be missed by rotation, and its keys
-    retired under it: that must stop the operation, not lose data.
-    """
+    """Registered columns whose table exists; refuses a ``*_ct`` column that no model declares."""
+    # Tokens in a column no loaded model declares would be missed by rotation and their key retired
+    # under them: that must stop the operation, not lose data.
     inspector = sa.inspect(connection)
     tables = set(inspector.get_table_names())
     known: dict[tuple[str, str], EncryptedColumn] = {}
@@ -457,7 +462,7 @@ class RotationReport:
     batches: int = 0
     reencrypted: int = 0
     conflicts: int = 0  # rows changed by someone else meanwhile: left for a rerun
-    unreadable: list[str] = field(default_factory=list)  # "table.column id=…" that fail to decrypt
+    unreadable: list[str] = field(default_factory=list)  # "table.field <primary key>"
     retired: list[str] = field(default_factory=list)
     remaining: int = 0  # tokens not yet under the primary data key
     stopped_early: bool = False
@@ -512,28 +517,37 @@ def _start_or_resume(keys: DataKeys) -> tuple[str, bool]:
     return dek_id, False
 
 
-@dataclass(frozen=True)
 class _Table:
     """The encrypted columns of one model, with what rotation needs to rewrite them safely."""
 
-    columns: list[EncryptedColumn]
+    def __init__(self, columns: list[EncryptedColumn]) -> None:
+        mapper = sa.inspect(columns[0].model)
+        self.columns = columns
+        self.table: sa.Table = columns[0].column.table
+        (self.pk,) = self.table.primary_key.columns  # one-column primary keys only
+        self.uuid: sa.Column[Any] = mapper.get_property("uuid").columns[0]
+        self.version: sa.Column[Any] | None = mapper.version_id_col
+        self._updates: dict[frozenset[str], sa.Update] = {}
 
-    @property
-    def table(self) -> sa.Table:
-        return self.columns[0].column.table
-
-    @property
-    def pk(self) -> sa.Column[Any]:
-        (pk,) = self.table.primary_key.columns  # one-column primary keys only
-        return pk
-
-    @property
-    def uuid(self) -> sa.Column[Any]:
-        return sa.inspect(self.columns[0].model).get_property("uuid").columns[0]  # type: ignore[no-any-return]
-
-    @property
-    def version(self) -> sa.Column[Any] | None:
-        return sa.inspect(self.columns[0].model).version_id_col  # type: ignore[no-any-return]
+    def update(self, keys: frozenset[str]) -> sa.Update:
+        """The compare-and-swap UPDATE re-encrypting the columns ``keys`` of one row (cached)."""
+        statement = self._updates.get(keys)
+        if statement is None:
+            conditions = [self.pk == sa.bindparam("pk_")]
+            if self.version is not None:
+                conditions.append(self.version == sa.bindparam("version_"))
+            values: dict[str, Any] = {}
+            for key in sorted(keys):
+                conditions.append(self.table.c[key] == sa.bindparam(f"old_{key}"))
+                values[key] = sa.bindparam(f"new_{key}")
+            # Re-encryption is not an edit: the version is not bumped (no spurious conflict for
+            # a user with the form open) and ``updated_at``-style columns keep their value.
+            for column in self.table.c:
+                if column.onupdate is not None and column.key not in keys:
+                    values[column.key] = column
+            statement = sa.update(self.table).where(*conditions).values(values)
+            self._updates[keys] = statement
+        return statement
 
 
 def _read_batch(group: _Table, primary: str, after: Any, limit: int) -> list[sa.Row[Any]]:
@@ -550,35 +564,6 @@ def _read_batch(group: _Table, primary: str, after: Any, limit: int) -> list[sa.
     return rows
 
 
-def _rotate_row(
-    cipher: FieldCipher, group: _Table, row: sa.Row[Any], primary: str, report: RotationReport
-) -> sa.Update | None:
-    """The compare-and-swap UPDATE that re-encrypts one row's stale tokens (None: nothing to do)."""
-    mapping = row._mapping
-    values: dict[str, Any] = {}
-    conditions = [group.pk == mapping[group.pk]]
-    for entry in group.columns:
-        token = mapping[entry.column]
-        if token is None or token.startswith(_prefix(primary).rstrip("%")):
-            continue
-        where = {"table": entry.table_name, "column": entry.field}
-        try:
-            value = cipher.decrypt(token, **where, row_uuid=str(mapping[group.uuid]))
-        except DecryptionError:
-            report.unreadable.append(f"{group.table.name}.{entry.field} {mapping[group.pk]}")
-            continue
-        values[entry.column.key] = cipher.encrypt(value, **where, row_uuid=str(mapping[group.uuid]))
-        conditions.append(entry.column == token)  # unchanged since we read it
-    if not values:
-        return None
-    if group.version is not None:
-        conditions.append(group.version == mapping[group.version])
-    # Re-encryption is not an edit: the version is not bumped (no spurious conflict for a user
-    # with the form open) and ``updated_at``-style columns keep their value.
-    kept = {c.key: c for c in group.table.c if c.onupdate is not None and c.key not in values}
-    return sa.update(group.table).where(*conditions).values(**values, **kept)
-
-
 def _rotate_batch(
     cipher: FieldCipher,
     group: _Table,
@@ -588,16 +573,69 @@ def _rotate_batch(
 ) -> tuple[int, int]:
     """Re-encrypt one batch in one transaction (commits); returns rows done and rows skipped."""
     done = conflicts = 0
+    current = _prefix(primary).rstrip("%")
     for row in rows:
-        statement = _rotate_row(cipher, group, row, primary, report)
-        if statement is None:
+        mapping = row._mapping
+        row_uuid = str(mapping[group.uuid])
+        params: dict[str, Any] = {"pk_": mapping[group.pk]}
+        if group.version is not None:
+            params["version_"] = mapping[group.version]
+        keys = []
+        for entry in group.columns:
+            token, key = mapping[entry.column], entry.column.key
+            if token is None or token.startswith(current):
+                continue
+            where = {"table": entry.table_name, "column": entry.field, "row_uuid": row_uuid}
+            try:
+                value = cipher.decrypt(token, **where)
+            except DecryptionError:
+                report.unreadable.append(f"{group.table.name}.{entry.field} {mapping[group.pk]}")
+                continue
+            params[f"old_{key}"] = token  # unchanged since we read it, or no write
+            params[f"new_{key}"] = cipher.encrypt(value, **where)
+            keys.append(key)
+        if not keys:
             continue
-        if db.session.connection().execute(statement).rowcount == 1:
+        result = db.session.connection().execute(group.update(frozenset(keys)), params)
+        if result.rowcount == 1:
             done += 1
         else:
             conflicts += 1
     db.session.commit()
     return done, conflicts
+
+
+def _reencrypt(
+    cipher: FieldCipher,
+    columns: list[EncryptedColumn],
+    report: RotationReport,
+    batch_size: int,
+    stop_after_batches: int | None,
+    say: Callable[[str], None],
+) -> None:
+    """Re-encrypt, batch by batch, every token not under the primary data key."""
+    groups: dict[type[Any], list[EncryptedColumn]] = {}
+    for entry in columns:
+        groups.setdefault(entry.model, []).append(entry)
+    for group in (_Table(c) for c in groups.values()):
+        after: Any = None
+        while True:
+            if stop_after_batches is not None and report.batches >= stop_after_batches:
+                report.stopped_early = True
+                say(f"Stopped after {report.batches} batch(es), as asked.")
+                return
+            rows = _read_batch(group, report.primary_dek_id, after, batch_size)
+            if not rows:
+                break
+            done, conflicts = _rotate_batch(cipher, group, rows, report.primary_dek_id, report)
+            after = rows[-1]._mapping[group.pk]
+            report.batches += 1
+            report.reencrypted += done
+            report.conflicts += conflicts
+            say(
+                f"{group.table.name}: batch {report.batches}: {done} row(s) re-encrypted, "
+                f"{conflicts} changed meanwhile (left for a rerun)."
+            )
 
 
 def rotate_keys(
@@ -619,32 +657,12 @@ def rotate_keys(
         say(f"Key-encryption key {report.new_kek_id} added to the key file as primary.")
     report.rewrapped = rewrap_data_keys(keys)
     say(f"{report.rewrapped} data key(s) re-wrapped under {keys.keyring.primary_kek_id}.")
-    primary, report.resumed = _start_or_resume(keys)
-    report.primary_dek_id = primary
-    say(f"{'Resuming with' if report.resumed else 'New'} primary data key {primary}.")
-    groups: dict[type[Any], list[EncryptedColumn]] = {}
-    for entry in columns:
-        groups.setdefault(entry.model, []).append(entry)
-    for group in (_Table(c) for c in groups.values()):
-        after: Any = None
-        while True:
-            if stop_after_batches is not None and report.batches >= stop_after_batches:
-                report.stopped_early = True
-                return report
-            rows = _read_batch(group, primary, after, batch_size)
-            if not rows:
-                break
-            done, conflicts = _rotate_batch(cipher, group, rows, primary, report)
-            after = rows[-1]._mapping[group.pk]
-            report.batches += 1
-            report.reencrypted += done
-            report.conflicts += conflicts
-            say(
-                f"{group.table.name}: batch {report.batches}: {done} row(s) re-encrypted, "
-                f"{conflicts} changed meanwhile (left for a rerun)."
-            )
-    report.retired = retire_unreferenced_data_keys(columns, primary)
-    report.remaining = _stale_count(db.session.connection(), columns, primary)
+    report.primary_dek_id, report.resumed = _start_or_resume(keys)
+    say(f"{'Resuming with' if report.resumed else 'New'} primary data key {report.primary_dek_id}.")
+    _reencrypt(cipher, columns, report, batch_size, stop_after_batches, say)
+    if not report.stopped_early:
+        report.retired = retire_unreferenced_data_keys(columns, report.primary_dek_id)
+    report.remaining = _stale_count(db.session.connection(), columns, report.primary_dek_id)
     db.session.commit()
     return report
 
@@ -675,12 +693,12 @@ def retire_kek(cipher: FieldCipher, kek_id: str) -> None:
     keys = cipher.keys
     if keys.keyring_path is None:
         raise KeyManagementError("No key file to remove a key-encryption key from.")
+    connection = db.session.connection()
+    columns = encrypted_columns(connection)
     keyring = load_keyring(keys.keyring_path)
     if kek_id not in keyring.keks:
         raise KeyManagementError(f"{kek_id} is not in the key file.")
     remaining = keyring.without_kek(kek_id)
-    connection = db.session.connection()
-    columns = encrypted_columns(connection)
     wrapped = connection.execute(
         sa.select(DATA_KEYS.id, DATA_KEYS.retired_at).where(DATA_KEYS.kek_id == kek_id)
     ).all()

@@ -72,8 +72,10 @@ NAV_ITEMS = (
     NavItem("cases.index", _l("Hồ sơ")),
     NavItem("cases.create", _l("Mở hồ sơ mới")),
     NavItem("cases.duplicates", _l("Hồ sơ có thể trùng")),
+    NavItem("workflow.approvals", _l("Chờ phê duyệt")),
     NavItem("admin.users", _l("Tài khoản")),
     NavItem("admin.communes", _l("Xã, phường")),
+    NavItem("workflow.rule_sets", _l("Quy định")),
     NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
 )
 

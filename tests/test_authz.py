@@ -82,6 +82,11 @@ MATRIX = {
     "cases.index": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
     "cases.create": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
     "cases.duplicates": {"worker": 403, "officer": 200, "supervisor": 403, "admin": 403},
+    "workflow.approvals": {"worker": 403, "officer": 200, "supervisor": 403, "admin": 403},
+    "workflow.rule_sets": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
+    "imports.upload": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "imports.template_xlsx": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "imports.template_csv": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
 }
 URLS = {
     "main.index": "/",
@@ -94,6 +99,11 @@ URLS = {
     "cases.index": "/cases",
     "cases.create": "/cases/new",
     "cases.duplicates": "/cases/duplicates",
+    "workflow.approvals": "/approvals",
+    "workflow.rule_sets": "/admin/rules",
+    "imports.upload": "/cases/import",
+    "imports.template_xlsx": "/cases/import/template.xlsx",
+    "imports.template_csv": "/cases/import/template.csv",
 }
 
 

@@ -53,6 +53,16 @@ def _optional_int(value: object) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+class MarkRequired:
+    """Marks a field required (asterisk, ``required`` attribute) without stopping validation:
+    the service checks it together with every other rule, so all problems show at once."""
+
+    field_flags = {"required": True}  # noqa: RUF012 -- WTForms reads this class attribute
+
+    def __call__(self, form: object, field: object) -> None:
+        return None
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -61,16 +71,20 @@ class MultiCheckboxField(SelectMultipleField):
 class CaseForm(Form):
     full_name = StringField(
         _l("Họ và tên"),
-        validators=[InputRequired(_l("Nhập họ và tên.")), Length(max=_TEXT_CAP)],
+        validators=[MarkRequired(), Length(max=_TEXT_CAP)],
         render_kw={"autocomplete": "off", "maxlength": NAME_MAX},
     )
     date_of_birth = StringField(
         _l("Ngày sinh"),
-        validators=[InputRequired(_l("Nhập ngày sinh.")), Length(max=40)],
+        validators=[MarkRequired(), Length(max=40)],
         render_kw={"inputmode": "numeric", "placeholder": "dd/mm/yyyy", "autocomplete": "off"},
         description=DATE_HINT,
     )
-    sex = SelectField(_l("Giới tính"), choices=_choices(SEX_LABELS, blank=_l("— Chọn —")))
+    sex = SelectField(
+        _l("Giới tính"),
+        choices=_choices(SEX_LABELS, blank=_l("— Chọn —")),
+        validators=[MarkRequired()],
+    )
     national_id = StringField(
         _l("Số định danh cá nhân (CCCD)"),
         validators=[Length(max=40)],
@@ -108,8 +122,14 @@ class CaseForm(Form):
         validators=[Length(max=_TEXT_CAP)],
         render_kw={"rows": 4, "maxlength": NOTES_MAX},
     )
-    commune_code = SelectField(_l("Xã, phường quản lý"), coerce=_optional_int)
-    category = SelectField(_l("Đối tượng"), choices=_choices(CATEGORY_LABELS, blank=_l("— Chọn —")))
+    commune_code = SelectField(
+        _l("Xã, phường quản lý"), coerce=_optional_int, validators=[MarkRequired()]
+    )
+    category = SelectField(
+        _l("Đối tượng"),
+        choices=_choices(CATEGORY_LABELS, blank=_l("— Chọn —")),
+        validators=[MarkRequired()],
+    )
     education = SelectField(
         _l("Trình độ học vấn"), choices=_choices(EDUCATION_LABELS, blank=_l("— Chưa rõ —"))
     )

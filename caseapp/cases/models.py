@@ -315,6 +315,16 @@ EVENT_LABELS = {
     "reopened": _l("Mở lại hồ sơ"),
     "merged": _l("Gộp hồ sơ trùng vào hồ sơ này"),
     "merged_into": _l("Gộp vào hồ sơ khác"),
+    "screening": _l("Sàng lọc"),
+    "determination": _l("Xác định tình trạng nghiện"),
+    "counselling": _l("Tư vấn"),
+    "rehab_started": _l("Bắt đầu cai nghiện, điều trị"),
+    "rehab_stage": _l("Chuyển giai đoạn cai nghiện"),
+    "rehab_ended": _l("Kết thúc đợt cai nghiện"),
+    "rehab_approved": _l("Phê duyệt hoàn thành cai nghiện"),
+    "post_rehab_started": _l("Bắt đầu quản lý sau cai"),
+    "post_rehab_ended": _l("Kết thúc quản lý sau cai"),
+    "post_rehab_approved": _l("Phê duyệt hoàn thành quản lý sau cai"),
 }
 FIELD_LABELS = {
     "full_name": _l("Họ và tên"),

@@ -121,7 +121,11 @@ def check_input(data: CaseInput, *, actor: User, today: date) -> CaseData:
     if full_name is not None and not full_name:
         errors.append(FieldError("full_name", _("Nhập họ và tên.")))
     sex = _enum(Sex, data.sex, "sex", errors)
-    born = attempt(parse_day, data.date_of_birth, "date_of_birth")
+    if not data.date_of_birth.strip():
+        errors.append(FieldError("date_of_birth", _("Nhập ngày sinh.")))
+        born = None
+    else:
+        born = attempt(parse_day, data.date_of_birth, "date_of_birth")
     intake = attempt(parse_day, data.intake_on, "intake_on") if data.intake_on else today
     if intake is not None and intake > today:
         errors.append(FieldError("intake_on", _("Ngày tiếp nhận không được ở tương lai.")))
@@ -331,7 +335,11 @@ def flag_duplicates(case: Case) -> int:
 
 
 def create_case(
-    data: CaseData, *, actor: User, context: audit.AuditContext | None = None
+    data: CaseData,
+    *,
+    actor: User,
+    context: audit.AuditContext | None = None,
+    event_kind: str = "created",
 ) -> tuple[Case, int]:
     """Open a case file; returns it and how many possible duplicates were found elsewhere."""
     # The UUID is set now: encrypted fields bind their ciphertext to it.
@@ -339,7 +347,7 @@ def create_case(
     db.session.add(case)
     _apply(case, data)
     db.session.flush()
-    record_event(case, "created", actor=actor, commune=case.commune_code)
+    record_event(case, event_kind, actor=actor, commune=case.commune_code)
     duplicates = flag_duplicates(case)
     if duplicates:
         record_event(case, "duplicate_flagged", actor=actor, count=duplicates)

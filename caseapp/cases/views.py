@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from caseapp import audit, authz, web
 from caseapp.cases import queries, services
+from caseapp.cases.codes import display as display_code
 from caseapp.cases.forms import (
     AssignForm,
     CaseForm,
@@ -35,6 +36,7 @@ from caseapp.errors import ConflictError, FieldError, InvalidInputError
 from caseapp.extensions import db
 from caseapp.forms import show_field_error
 from caseapp.users.models import Role
+from caseapp.workflow import services as workflow_services
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -183,7 +185,7 @@ def create() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
-            case, duplicates = services.create_case(
+            case, _duplicates = services.create_case(
                 data, actor=web.actor(), context=web.audit_context()
             )
         except InvalidInputError as exc:
@@ -191,18 +193,9 @@ def create() -> ResponseReturnValue:
             show_field_error(form, exc)
         else:
             db.session.commit()
-            flash(_("Đã mở hồ sơ %(code)s.", code=case.code), "success")
-            if duplicates:
-                flash(_duplicate_warning(), "warning")
+            flash(_("Đã mở hồ sơ %(code)s.", code=display_code(case.code)), "success")
             return redirect(url_for("cases.detail", code=case.code))
     return render_template("cases/form.html", form=form, case=None)
-
-
-def _duplicate_warning() -> str:
-    return _(
-        "Có thể người này đã có hồ sơ ở nơi khác (trùng số CCCD hoặc họ tên và ngày sinh). "
-        "Cán bộ phụ trách sẽ xem xét và gộp hoặc bỏ qua."
-    )
 
 
 @bp.route("/<code>")
@@ -211,6 +204,7 @@ def detail(code: str) -> ResponseReturnValue:
     case = authz.get_case_or_404(code, authz.Action.VIEW_IDENTITIES)
     user = web.actor()
     officer_tools = authz.can(user, authz.Action.REASSIGN_CASES, case.commune_code)
+    steps = workflow_services.load_steps(case)
     html = render_template(
         "cases/detail.html",
         case=case,
@@ -221,6 +215,8 @@ def detail(code: str) -> ResponseReturnValue:
         officer_tools=officer_tools,
         assign_form=_assign_form(case) if officer_tools else None,
         display_phone=display_phone,
+        steps=steps,
+        next_steps=workflow_services.next_steps(case, steps, _today()),
     )
     case_id = case.id
     audit.record("case_viewed", actor=user, target_type="case", target_id=case_id,
@@ -437,6 +433,21 @@ def _labels() -> dict[str, object]:
         "occupation_labels": models.OCCUPATION_LABELS,
         "drug_labels": models.DRUG_LABELS,
         "event_labels": models.EVENT_LABELS,
+        **_workflow_labels(),
+    }
+
+
+def _workflow_labels() -> dict[str, object]:
+    from caseapp.workflow import models as steps
+
+    return {
+        "result_labels": steps.RESULT_LABELS,
+        "source_labels": steps.SOURCE_LABELS,
+        "topic_labels": steps.TOPIC_LABELS,
+        "counselling_kind_labels": steps.COUNSELLING_KIND_LABELS,
+        "rehab_form_labels": steps.REHAB_FORM_LABELS,
+        "outcome_labels": steps.OUTCOME_LABELS,
+        "stage_labels": steps.STAGE_LABELS,
     }
 
 

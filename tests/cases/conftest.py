@@ -49,6 +49,7 @@ def open_case(client, **overrides: object) -> str:
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     match = re.match(r"^/cases/([0-9A-Z*~$=]{9})$", response.headers["Location"])
     assert match, response.headers["Location"]
+    assert client.get(response.headers["Location"]).status_code == 200  # as the browser would
     return match.group(1)
 
 

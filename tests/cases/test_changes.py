@@ -113,7 +113,7 @@ def test_duplicate_across_communes_warns_without_showing(app, make_account, work
         follow_redirects=True,
     )
     html = _page(response)
-    assert "Có thể người này đã có hồ sơ ở nơi khác" in html
+    assert "Có thể người này đã có một hồ sơ khác" in html
     assert code_1 not in html
     with app.app_context():
         pair = db.session.scalars(sa.select(DuplicatePair)).one()

@@ -68,6 +68,7 @@ def test_every_vietnamese_letter_loses_its_marks():
     )
     assert normalise_name(unicodedata.normalize("NFD", letters)) == normalise_name(letters)
     assert normalise_name("Đặng Thị Ánh") == "dang thi anh"
+    assert normalise_name("\u00d0ặng Thị Ánh") == "dang thi anh"  # Ð (eth) typed for Đ
 
 
 def test_name_dob_key():

@@ -1,0 +1,128 @@
+"""The law as data: rule sets with effective-date ranges and legal references (DESIGN §4).
+
+Each decision stores the rule set it was made under, so editing a rule never changes the past.
+Values marked *(to confirm)* in DESIGN §4 are seeded as given and editable by the administrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+
+# Parameters every rule set has, with their meaning (shown on the administrator's edit page).
+PARAMS: dict[str, str] = {
+    "user_management_months": "Thời hạn quản lý người sử dụng trái phép (tháng)",
+    "register_within_working_days": (
+        "Hạn đăng ký cai nghiện sau khi xác định nghiện (ngày làm việc)"
+    ),
+    "voluntary_min_months": "Cai tự nguyện: tối thiểu (tháng)",
+    "voluntary_max_months": "Cai tự nguyện: tối đa (tháng)",
+    "compulsory_adult_min_months": "Cai bắt buộc từ 18 tuổi: tối thiểu (tháng)",
+    "compulsory_adult_max_months": "Cai bắt buộc từ 18 tuổi: tối đa (tháng)",
+    "compulsory_minor_min_months": "Cai bắt buộc 12 đến dưới 18 tuổi: tối thiểu (tháng)",
+    "compulsory_minor_max_months": "Cai bắt buộc 12 đến dưới 18 tuổi: tối đa (tháng)",
+    "compulsory_min_age": "Tuổi tối thiểu áp dụng cai bắt buộc",
+    "adult_age": "Tuổi thành niên",
+    "methadone_parental_consent_under_age": "Điều trị methadone cần cha mẹ đồng ý nếu dưới (tuổi)",
+    "voluntary_min_stages": "Cai tự nguyện phải hoàn thành tối thiểu (giai đoạn)",
+    "post_rehab_months": "Quản lý sau cai (tháng), trừ trường hợp dưới đây",
+    "post_rehab_compulsory_adult_months": "Quản lý sau cai bắt buộc của người thành niên (tháng)",
+    "loan_min_age": "Vay vốn: tuổi tối thiểu",
+    "loan_window_years": "Vay vốn: trong vòng (năm) kể từ quyết định quản lý sau cai",
+    "loan_max_vnd": "Vay vốn: mức tối đa (đồng)",
+    "stable_job_months": "Việc làm ổn định: số tháng liên tục được xác nhận",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A rule set's parameters, typed."""
+
+    user_management_months: int
+    register_within_working_days: int
+    voluntary_min_months: int
+    voluntary_max_months: int
+    compulsory_adult_min_months: int
+    compulsory_adult_max_months: int
+    compulsory_minor_min_months: int
+    compulsory_minor_max_months: int
+    compulsory_min_age: int
+    adult_age: int
+    methadone_parental_consent_under_age: int
+    voluntary_min_stages: int
+    post_rehab_months: int
+    post_rehab_compulsory_adult_months: int
+    loan_min_age: int
+    loan_window_years: int
+    loan_max_vnd: int
+    stable_job_months: int
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Rules:
+        """Typed rules; raises ValueError naming a missing or non-integer parameter."""
+        values = {}
+        for item in fields(cls):
+            raw = params.get(item.name)
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+                raise ValueError(item.name)
+            values[item.name] = raw
+        rules = cls(**values)
+        for low, high in (
+            ("voluntary_min_months", "voluntary_max_months"),
+            ("compulsory_adult_min_months", "compulsory_adult_max_months"),
+            ("compulsory_minor_min_months", "compulsory_minor_max_months"),
+        ):
+            if values[low] > values[high]:
+                raise ValueError(low)
+        return rules
+
+
+REGIME_2021 = {
+    "code": "law-73-2021",
+    "name": "Luật Phòng, chống ma túy 2021 và các nghị định 105, 109, 116/2021",
+    "legal_basis": (
+        "Luật Phòng, chống ma túy số 73/2021/QH14; Nghị định 105/2021/NĐ-CP; Nghị định "
+        "109/2021/NĐ-CP; Nghị định 116/2021/NĐ-CP; Thông tư 18/2021/TT-BYT (xác định nghiện); "
+        "Quyết định 08/2026/QĐ-TTg (vay vốn, từ 01/05/2026)."
+    ),
+    "effective_from": date(2022, 1, 1),
+    "effective_to": date(2026, 6, 30),
+    "params": {
+        "user_management_months": 12,
+        "register_within_working_days": 5,
+        "voluntary_min_months": 6,
+        "voluntary_max_months": 12,
+        "compulsory_adult_min_months": 12,
+        "compulsory_adult_max_months": 24,
+        "compulsory_minor_min_months": 6,
+        "compulsory_minor_max_months": 12,
+        "compulsory_min_age": 12,
+        "adult_age": 18,
+        "methadone_parental_consent_under_age": 16,
+        "voluntary_min_stages": 3,
+        "post_rehab_months": 12,
+        "post_rehab_compulsory_adult_months": 24,
+        "loan_min_age": 12,
+        "loan_window_years": 10,
+        "loan_max_vnd": 200_000_000,
+        "stable_job_months": 6,
+    },
+}
+REGIME_2025 = {
+    "code": "law-120-2025",
+    "name": "Luật số 120/2025/QH15 và Nghị định 163/2026 (cần xác nhận phạm vi)",
+    "legal_basis": (
+        "Luật số 120/2025/QH15 sửa đổi Luật Phòng, chống ma túy (từ 01/07/2026); Nghị định "
+        "163/2026/NĐ-CP. Thời hạn cai 24 tháng lần đầu, 36 tháng từ lần thứ hai: cần xác nhận "
+        "phạm vi áp dụng trước khi dùng."
+    ),
+    "effective_from": date(2026, 7, 1),
+    "effective_to": None,
+    "params": {
+        **REGIME_2021["params"],  # type: ignore[dict-item]
+        "compulsory_adult_min_months": 24,
+        "compulsory_adult_max_months": 24,
+    },
+}
+SEEDED = (REGIME_2021, REGIME_2025)

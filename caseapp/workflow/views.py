@@ -53,9 +53,15 @@ def _step(
     perform: Callable[[Case], object],
     *,
     action: authz.Action = authz.Action.EDIT_CASES,
+    check: Callable[[Case], object] | None = None,
 ) -> ResponseReturnValue:
-    """Load and authorize the case, run the step on a valid form, or show the form again."""
+    """Load and authorize the case, run the step on a valid form, or show the form again.
+
+    ``check`` runs on every request (GET too): e.g. a 404 for an episode of another case.
+    """
     case = authz.get_case_or_404(code, action)
+    if check is not None:
+        check(case)
     if form.validate_on_submit():
         try:
             perform(case)
@@ -175,6 +181,7 @@ def rehab_stage(code: str, episode_id: int) -> ResponseReturnValue:
         lambda case: services.advance_stage(
             case, _episode(case, episode_id), actor=web.actor(), context=web.audit_context()
         ),
+        check=lambda case: _episode(case, episode_id),
     )
 
 
@@ -196,6 +203,7 @@ def end_rehab(code: str, episode_id: int) -> ResponseReturnValue:
             today=_today(),
             context=web.audit_context(),
         ),
+        check=lambda case: _episode(case, episode_id),
     )
 
 
@@ -222,10 +230,14 @@ def post_rehab(code: str) -> ResponseReturnValue:
 def end_post_rehab(code: str, period_id: int) -> ResponseReturnValue:
     form = PostRehabEndForm()
 
-    def perform(case: Case) -> None:
+    def period_of(case: Case) -> PostRehabPeriod:
         period = db.session.get(PostRehabPeriod, period_id)
         if period is None or period.case_id != case.id:
             abort(404)
+        return period
+
+    def perform(case: Case) -> None:
+        period = period_of(case)
         services.end_post_rehab(
             case,
             period,
@@ -236,7 +248,7 @@ def end_post_rehab(code: str, period_id: int) -> ResponseReturnValue:
             context=web.audit_context(),
         )
 
-    return _step(code, form, _l("Kết thúc quản lý sau cai nghiện"), perform)
+    return _step(code, form, _l("Kết thúc quản lý sau cai nghiện"), perform, check=period_of)
 
 
 @bp.route("/approvals")

@@ -32,7 +32,7 @@ from caseapp.crypto import (
     write_private_file,
 )
 from caseapp.extensions import db
-from caseapp.keys import rotate_keys
+from caseapp.keys import DataKey, rotate_keys
 
 
 class BenchBase(DeclarativeBase):
@@ -84,13 +84,19 @@ def main() -> None:
         )
         with app.app_context():
             upgrade(directory=app.extensions["migrate"].directory)
-            BenchBase.metadata.drop_all(db.engine)
+            if db.session.scalar(sa.select(sa.func.count()).select_from(DataKey)):
+                # Its key file is temporary: keys it made would be unreadable by anyone else.
+                raise SystemExit("bench.crypto needs a database without data keys.")
+            db.session.commit()
             BenchBase.metadata.create_all(db.engine)
             try:
                 run(app.extensions["caseapp.cipher"], args)
-            finally:
-                db.session.remove()
+            finally:  # leave a shared database as it was found
+                db.session.rollback()
                 BenchBase.metadata.drop_all(db.engine)
+                db.session.execute(sa.delete(DataKey))
+                db.session.commit()
+                db.session.remove()
                 db.engine.dispose()
 
 

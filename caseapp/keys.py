@@ -277,6 +277,21 @@ class DataKeys:
             raise DecryptionError(f"data key {dek_id} is not in the database")
         return self._remember(dek_id, self.unwrap(dek_id, row.kek_id, row.wrapped))
 
+    def check(self) -> int:
+        """Unwrap every live data key now (start-up check); returns how many, or raises."""
+        rows = (
+            db.session.connection()
+            .execute(
+                sa.select(DATA_KEYS.id, DATA_KEYS.kek_id, DATA_KEYS.wrapped).where(
+                    DATA_KEYS.retired_at.is_(None)
+                )
+            )
+            .all()
+        )
+        for row in rows:
+            self._remember(row.id, self.unwrap(row.id, row.kek_id, row.wrapped))
+        return len(rows)
+
     def primary(self) -> tuple[str, bytes]:
         """The primary data key, checked once per transaction and created if there is none."""
         session = db.session()

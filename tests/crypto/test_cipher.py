@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
+import time
 import unicodedata
 import uuid
 
@@ -75,10 +77,34 @@ def test_primary_data_key_is_shared_by_apps_and_kept_after_restart(app_factory):
         token = cipher_of(first).encrypt(NAME, **WHERE, row_uuid=uid)
         db.session.commit()
     with second.app_context():
+        assert cipher_of(second).keys.check() == 1
         assert cipher_of(second).decrypt(token, **WHERE, row_uuid=uid) == NAME
         again = cipher_of(second).encrypt(NAME, **WHERE, row_uuid=uid)
         db.session.commit()
         assert key_id_of(again) == key_id_of(token)
+        assert len(data_keys()) == 1
+
+
+def test_two_workers_creating_the_first_key_at_once_share_one(app_factory):
+    first, second = app_factory(), app_factory()
+    found: list[str] = []
+
+    def other_worker() -> None:
+        with second.app_context():
+            # PostgreSQL: the INSERT waits for the first worker, then loses on the one-primary
+            # index and takes the winner's key. SQLite: BEGIN IMMEDIATE waits instead.
+            found.append(cipher_of(second).encrypt(NAME, **WHERE, row_uuid=row()) or "")
+            db.session.commit()
+
+    with first.app_context():
+        mine = cipher_of(first).encrypt(NAME, **WHERE, row_uuid=row())  # key created, uncommitted
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        time.sleep(0.5)
+        db.session.commit()
+    thread.join(timeout=30)
+    assert [key_id_of(t) for t in found] == [key_id_of(mine)]
+    with first.app_context():
         assert len(data_keys()) == 1
 
 
@@ -193,6 +219,8 @@ def test_wrong_or_missing_kek_fails_closed_and_writes_nothing(app_factory, insta
             cipher.decrypt(token, **WHERE, row_uuid=uid)
         with pytest.raises(DecryptionError, match=expected):  # no new key, nothing written
             cipher.encrypt("mới", **WHERE, row_uuid=uid)
+        with pytest.raises(DecryptionError, match=expected):  # what a start-up check would say
+            cipher.keys.check()
         db.session.rollback()
         assert [(k.id, k.wrapped, k.kek_id) for k in data_keys()] == before
 

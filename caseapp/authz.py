@@ -165,7 +165,7 @@ def enforce() -> ResponseReturnValue | None:
     return None
 
 
-def visible_cases(user: User) -> sa.Select[tuple[Case]]:
+def visible_cases(user: User) -> sa.Select[Case]:
     """Every case listing starts here: the cases whose commune is in the user's scope."""
     query = sa.select(Case)
     if not can(user, Action.VIEW_CASES):

@@ -151,7 +151,7 @@ def _is_loopback(host: str) -> bool:
 @click.option("--threads", type=int, default=8, show_default=True)
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the web application with waitress."""
-    from waitress import serve as waitress_serve  # type: ignore[import-untyped]
+    from waitress import serve as waitress_serve  # type: ignore[import-untyped,unused-ignore]
 
     app = _app()
     if app.extensions["caseapp.settings"].LOCAL_HTTP and not _is_loopback(host):

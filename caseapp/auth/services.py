@@ -146,10 +146,18 @@ def authenticate(
         return LoginResult(LoginOutcome.OK, user=user)
 
     new_lock = register_failure(settings, username, now=now)
-    target = {"target_type": "user", "target_id": user.id} if user is not None else {}
-    audit.record("login_failed", actor=None, outcome="denied", context=context, **target)
+    target_type = "user" if user is not None else None
+    target_id = user.id if user is not None else None
+    for action in ("login_failed", "login_locked") if new_lock is not None else ("login_failed",):
+        audit.record(
+            action,
+            actor=None,
+            target_type=target_type,
+            target_id=target_id,
+            outcome="denied",
+            context=context,
+        )
     if new_lock is not None:
-        audit.record("login_locked", actor=None, outcome="denied", context=context, **target)
         return LoginResult(LoginOutcome.LOCKED, locked_until=new_lock)
     return LoginResult(LoginOutcome.FAILED)
 

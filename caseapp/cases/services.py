@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -41,6 +43,7 @@ from caseapp.extensions import db
 from caseapp.geo.models import Commune
 from caseapp.users.models import Role, User
 
+T = TypeVar("T")
 ADULT_AGE = 18
 # Fields whose change is recorded by name on the timeline and in the audit trail.
 TRACKED = (
@@ -110,7 +113,7 @@ def check_input(data: CaseInput, *, actor: User, today: date) -> CaseData:
     """Every rule of a case file, all problems reported at once (``InvalidInputError``)."""
     errors: list[FieldError] = []
 
-    def attempt(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def attempt(call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         try:
             return call(*args, **kwargs)
         except FieldError as exc:
@@ -405,8 +408,9 @@ def changed_since(case: Case, version: int) -> list[str]:
         .where(CaseEvent.case_id == case.id, CaseEvent.version > version)
         .order_by(CaseEvent.id)
     ):
-        for name in details.get("fields", []) if isinstance(details, dict) else []:
-            if name not in fields:
+        names = details.get("fields") if isinstance(details, dict) else None
+        for name in names if isinstance(names, list) else []:
+            if str(name) not in fields:
                 fields.append(str(name))
     return fields
 

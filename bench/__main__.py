@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import random
 import re
 import secrets
 import statistics
@@ -24,7 +23,6 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from bench.synthetic import synthetic_case
 from caseapp import create_app
 from caseapp.crypto import generate_keyring, write_private_file
 from caseapp.extensions import db
@@ -54,24 +52,22 @@ WORKER_COMMUNE = 12452
 
 
 def seed_cases(count: int, seed: int) -> list[str]:
-    """Open ``count`` synthetic cases through the real service, 10 % in the worker's commune."""
-    from caseapp.cases.services import create_case
-    from caseapp.users.models import User
+    """Insert ``count`` synthetic cases as `caseapp demo --cases` does, a quarter of them in the
+    worker's commune; returns the codes of those."""
+    from caseapp.cases.models import Case
+    from caseapp.synthetic import create_synthetic_cases
 
-    rng = random.Random(seed)
-    today = date.today()  # noqa: DTZ011 -- synthetic intake dates only
     communes = list(db.session.scalars(sa.select(Commune.code)))
-    officer = db.session.scalars(sa.select(User).where(User.username == "bench.officer")).one()
-    codes = []
-    for index in range(count):
-        commune = WORKER_COMMUNE if index % 10 == 0 else rng.choice(communes)
-        case, _ = create_case(synthetic_case(rng, commune, today), actor=officer)
-        if commune == WORKER_COMMUNE:
-            codes.append(case.code)
-        if index % 500 == 499:
-            db.session.commit()
+    create_synthetic_cases(
+        count,
+        seed=seed,
+        communes=communes,
+        focus_commune=WORKER_COMMUNE,
+        actor_id=None,
+        today=date.today(),  # noqa: DTZ011 -- synthetic intake dates only
+    )
     db.session.commit()
-    return codes
+    return list(db.session.scalars(sa.select(Case.code).where(Case.commune_code == WORKER_COMMUNE)))
 
 
 def csrf_token(client: FlaskClient, path: str) -> str:

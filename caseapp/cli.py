@@ -103,30 +103,58 @@ def init() -> None:
     is_flag=True,
     help="When accounts already exist, load nothing and show the saved demo logins.",
 )
-def demo(if_empty: bool) -> None:
-    """Create one demo account per role (synthetic), print the logins, save them 0600."""
+@click.option("--cases", "case_count", type=int, default=None, help="Synthetic case files.")
+@click.option("--seed", type=int, default=1, show_default=True)
+def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
+    """Demo data (synthetic people only): one account per role with generated passwords, saved
+    0600 and printed, and synthetic case files (60 by default; --cases N adds N more later)."""
+    import time
+    from datetime import date
+
     from caseapp.demo import create_demo_accounts
+    from caseapp.synthetic import create_synthetic_cases
 
     app = _app()
     logins_file = Path(app.instance_path) / DEMO_LOGINS_FILE
     with app.app_context():
         from caseapp.extensions import db
-        from caseapp.users.models import User
+        from caseapp.geo.models import Commune
+        from caseapp.users.models import Role, User
 
-        if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        has_accounts = bool(db.session.scalar(sa.select(sa.func.count()).select_from(User)))
+        if has_accounts and case_count is None:
             if if_empty:
                 click.echo("Accounts already exist: demo data not loaded again.")
                 if logins_file.exists():
                     click.echo(logins_file.read_text(encoding="utf-8"))
                 return
             raise click.ClickException("Accounts already exist: the demo needs an empty system.")
-        text = create_demo_accounts(app.extensions["caseapp.settings"])
+        text = None
+        if not has_accounts:
+            text = create_demo_accounts(app.extensions["caseapp.settings"])
+        worker = db.session.scalars(
+            sa.select(User).where(User.role == Role.WORKER.value).order_by(User.id)
+        ).first()
+        communes = list(db.session.scalars(sa.select(Commune.code)))
+        started = time.perf_counter()
+        made = create_synthetic_cases(
+            60 if case_count is None else case_count,
+            seed=seed,
+            communes=communes,
+            focus_commune=worker.communes[0].code if worker and worker.communes else None,
+            actor_id=worker.id if worker else None,
+            today=date.today(),  # noqa: DTZ011 -- synthetic intake dates only
+        )
         db.session.commit()  # the accounts exist before their logins are written down
+        elapsed = time.perf_counter() - started
+    if text is not None:
         if logins_file.exists():
             logins_file.unlink()
         write_private_file(logins_file, text)
-    click.echo(text)
-    click.echo(f"Saved to {logins_file} (mode 0600).")
+        click.echo(text)
+        click.echo(f"Saved to {logins_file} (mode 0600).")
+    rate = made / elapsed if elapsed else 0
+    click.echo(f"{made} synthetic case files in {elapsed:.1f} s ({rate:,.0f} per second).")
 
 
 def _is_loopback(host: str) -> bool:

@@ -72,6 +72,11 @@ def test_init_then_demo_then_init_again_changes_nothing(tmp_path):
     assert _counts(instance / "caseapp.db") == counts
     assert counts["users"] == 4
     assert counts["communes"] == 104
+    assert counts["cases"] == 60  # synthetic files for a first look
+
+    more = run(instance, "demo", "--cases", "300", "--seed", "7")
+    assert "300 synthetic case files" in more.stdout
+    assert _counts(instance / "caseapp.db")["cases"] == 360
 
     refused = run(instance, "demo", check=False)
     assert refused.returncode != 0
@@ -145,3 +150,24 @@ def test_init_on_postgresql(tmp_path):
         assert "104 communes" in run(instance, "init", env=env).stdout
         assert "104 communes" in run(instance, "init", env=env).stdout
         assert "demo.canbo" in run(instance, "demo", "--if-empty", env=env).stdout
+
+
+def test_synthetic_cases_are_encrypted_and_readable(tmp_path):
+    instance = tmp_path / "instance"
+    run(instance, "init")
+    run(instance, "demo", "--if-empty")
+    from caseapp import create_app
+    from caseapp.cases.models import Case
+    from caseapp.extensions import db
+
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{instance / 'caseapp.db'}"}, instance_path=instance
+    )
+    with app.app_context():
+        cases = db.session.scalars(sa.select(Case)).all()
+        assert len(cases) == 60
+        assert all(12 <= c.age_on(c.intake_on) <= 30 for c in cases)
+        assert all(c.full_name and c.national_id for c in cases)
+        raw = db.session.execute(sa.text("SELECT full_name_ct FROM cases")).scalars().all()
+        assert all(value.startswith("v1.") for value in raw)
+        db.engine.dispose()

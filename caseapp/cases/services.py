@@ -252,7 +252,8 @@ def _snapshot(case: Case) -> dict[str, object]:
     }
 
 
-def _apply(case: Case, data: CaseData) -> None:
+def apply_case_data(case: Case, data: CaseData) -> None:
+    """Copy checked values onto a case: encrypted fields, blind indexes, plain statistics."""
     case.full_name = data.full_name
     case.date_of_birth = data.date_of_birth
     case.birth_year = data.date_of_birth.year
@@ -348,7 +349,7 @@ def create_case(
     # The UUID is set now: encrypted fields bind their ciphertext to it.
     case = Case(code=_unique_code(), uuid=str(uuid.uuid4()), status=Status.OPEN.value)
     db.session.add(case)
-    _apply(case, data)
+    apply_case_data(case, data)
     db.session.flush()
     record_event(case, event_kind, actor=actor, commune=case.commune_code)
     duplicates = flag_duplicates(case)
@@ -377,7 +378,7 @@ def update_case(
     if case.version != expected_version:
         raise ConflictError(case.version, changed_since(case, expected_version))
     before = _snapshot(case)
-    _apply(case, data)
+    apply_case_data(case, data)
     after = _snapshot(case)
     changed = [name for name in TRACKED if before[name] != after[name]]
     if not changed:

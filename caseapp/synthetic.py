@@ -1,4 +1,8 @@
-"""Synthetic youth for benchmarks and demos: invented names, valid-looking CCCD and phones."""
+"""Synthetic youth for demos and benchmarks: invented names, valid-looking CCCD numbers and phones.
+
+Nothing here describes a real person; the CCCD numbers follow the format (province of Thái Bình,
+century/sex digit, year digits) with random serials.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +45,48 @@ def synthetic_case(rng: random.Random, commune_code: int, today: date) -> CaseDa
         assigned_worker_id=None,
         intake_on=intake,
     )
+
+
+def create_synthetic_cases(
+    count: int,
+    *,
+    seed: int,
+    communes: list[int],
+    focus_commune: int | None,
+    actor_id: int | None,
+    today: date,
+    batch_size: int = 1000,
+) -> int:
+    """Insert ``count`` synthetic cases in batches (encryption still per value); a quarter of
+    them in ``focus_commune`` when given. Flushes per batch; the caller commits."""
+    import uuid
+
+    from caseapp.cases import codes
+    from caseapp.cases.models import Case, CaseEvent, Status
+    from caseapp.cases.services import apply_case_data
+    from caseapp.extensions import db
+
+    rng = random.Random(seed)
+    made = 0
+    while made < count:
+        cases = []
+        for _ in range(min(batch_size, count - made)):
+            commune = (
+                focus_commune
+                if focus_commune is not None and rng.random() < 0.25
+                else rng.choice(communes)
+            )
+            case = Case(code=codes.new_code(), uuid=str(uuid.uuid4()), status=Status.OPEN.value)
+            apply_case_data(case, synthetic_case(rng, commune, today))
+            cases.append(case)
+        db.session.add_all(cases)
+        db.session.flush()
+        db.session.add_all(
+            CaseEvent(case_id=c.id, kind="created", actor_id=actor_id, version=c.version,
+                      details={"commune": c.commune_code, "synthetic": True})
+            for c in cases
+        )  # fmt: skip
+        db.session.flush()
+        db.session.expunge_all()
+        made += len(cases)
+    return made

@@ -81,7 +81,9 @@ def upload() -> ResponseReturnValue:
             db.session.commit()
             _flash_imported(imported)
             return redirect(url_for("imports.upload"))
-        db.session.rollback()  # checking reads only; nothing of the file is kept
+        # Checking reads only; nothing of the file is kept. Nor does it look for other communes'
+        # files of the same people: a dry run would tell who has a file without creating one.
+        db.session.rollback()
         importer.record_attempt(mode, checked, None, actor=user, context=web.audit_context())
         db.session.commit()
         if mode == "report" and checked.problems:

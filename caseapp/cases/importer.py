@@ -95,7 +95,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("date_of_birth", "Ngày sinh", True, Kind.DATE,
            _l("Ngày/tháng/năm (dd/mm/yyyy). Từ 12 đến 30 tuổi vào ngày tiếp nhận."), "05/09/2008",
            ("Ngày tháng năm sinh",)),
-    Column("sex", "Giới tính", True, Kind.CHOICE, _l("Nam hoặc Nữ."), "Nam"),
+    Column("sex", "Giới tính", True, Kind.CHOICE, _l("Theo giấy tờ tùy thân."), "Nam"),
     Column("national_id", "Số CCCD", False, Kind.CCCD,
            _l("12 chữ số, khớp với năm sinh và giới tính. Định dạng cột là Văn bản (Text) để "
               "Excel giữ số 0 ở đầu. Để trống nếu chưa có."), "034208012345",
@@ -659,6 +659,13 @@ def check_file(filename: str, content: bytes, *, actor: User, today: date) -> Ch
     data_rows = rows[head + 1 :]
     width = max(len(cells) for _n, cells in rows[head:])
     mapping, unnamed, problems = _map_headers(header_number, header_cells, width)
+    # A title above the header is read past; a row that looks like a person is not ignored quietly.
+    problems += [
+        Problem(number, None, _("Dòng này nằm trên dòng tiêu đề nên không thể nhập: hãy xóa "
+                                "dòng này hoặc đưa dòng tiêu đề lên trên."))
+        for number, cells in rows[:head]
+        if sum(not _blank(c) for c in cells) > HEADER_MIN_KNOWN
+    ]  # fmt: skip
     checked.rows = len(data_rows)
     if len(data_rows) > MAX_ROWS:
         problems.append(

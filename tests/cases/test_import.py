@@ -12,6 +12,8 @@ from datetime import date
 import openpyxl
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from caseapp.audit import AuditEvent
 from caseapp.cases.models import Case, CaseEvent, DuplicatePair
@@ -43,11 +45,13 @@ def csv_bytes(rows: list[list[object]], headers=HEADERS, *, delimiter=",", bom=T
     return (("\ufeff" if bom else "") + out.getvalue()).encode("utf-8")
 
 
-def xlsx_bytes(rows: list[list[object]], headers=HEADERS, *, title: str | None = None) -> bytes:
+def xlsx_bytes(rows: list[list[object]], headers=HEADERS, *, title=None, above=()) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
     if title:
         sheet.append([title])
+    for row in above:
+        sheet.append(row)
     sheet.append(headers)
     for row in rows:
         sheet.append(row)
@@ -57,10 +61,24 @@ def xlsx_bytes(rows: list[list[object]], headers=HEADERS, *, title: str | None =
 
 
 def upload(client, content: bytes, filename: str = "ho-so.csv", button: str = "submit"):
+    """POST the file as a browser does. The body is built here: werkzeug's test client spools a
+    large one to a temporary file that it never closes (a ResourceWarning, an error here)."""
+    boundary = "----caseapp-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{button}"\r\n\r\n1\r\n'
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return client.post(
         URL,
-        data={"file": (io.BytesIO(content), filename), button: "1"},
-        content_type="multipart/form-data",
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        content_length=len(body),
     )
 
 
@@ -275,6 +293,13 @@ def test_file_without_a_header_row_does_not_echo_its_first_line(app, logged_in, 
     assert "034200000101" not in html
 
 
+def test_a_person_above_the_header_row_is_not_skipped_quietly(app, logged_in, worker_c1):
+    client = logged_in(worker_c1)
+    html = page(upload(client, xlsx_bytes(PEOPLE[1:], title=None, above=[PEOPLE[0]]), "a.xlsx"))
+    assert "Dòng này nằm trên dòng tiêu đề" in html
+    assert count_cases(app) == 0
+
+
 def _zip_not_xlsx() -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -315,6 +340,42 @@ def test_unreadable_or_oversized_files_are_refused_clearly(app, logged_in, worke
     assert count_cases(app) == 0
 
 
+CELL = st.one_of(
+    st.none(),
+    st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=30),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.dates(),
+    st.booleans(),
+    st.sampled_from(["Nam", "Nữ", str(C1), str(C2), "15/03/2000", "034200000101", "Nghiện"]),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text_rows=st.lists(st.lists(st.text(max_size=30), max_size=10), max_size=4),
+    cell_rows=st.lists(st.lists(CELL, max_size=10), max_size=4),
+    raw=st.binary(max_size=300),
+    extension=st.sampled_from(["csv", "xlsx"]),
+)
+def test_fuzzed_files_never_fail_or_half_save(
+    app, logged_in, worker_c1, text_rows, cell_rows, raw, extension
+):
+    client = logged_in(worker_c1)
+    for content, name in (
+        (csv_bytes(text_rows, HEADERS[1:]), "f.csv"),
+        (xlsx_bytes(cell_rows, HEADERS[1:]), "f.xlsx"),
+        (raw, f"f.{extension}"),
+    ):
+        before = count_cases(app)
+        response = upload(client, content, name)
+        assert response.status_code in (200, 302)
+        if response.status_code == 200:
+            assert count_cases(app) == before
+
+
 def test_numeric_cccd_and_date_cells_of_a_workbook(app, logged_in, worker_c1):
     client = logged_in(worker_c1)
     rows = [list(p) for p in PEOPLE[:2]]
@@ -343,13 +404,16 @@ def test_check_only_stores_nothing_and_import_is_audited_with_counts(app, logged
     client = logged_in(worker_c1)
     html = page(upload(client, csv_bytes(PEOPLE), button="check"))
     assert "Tệp hợp lệ: 3 dòng có thể nhập." in html
+    report = upload(client, csv_bytes(PEOPLE), button="report")  # nothing to report: the page
+    assert report.mimetype == "text/html"
+    assert "Tệp hợp lệ: 3 dòng có thể nhập." in page(report)
     assert count_cases(app) == 0
     upload(client, csv_bytes(PEOPLE))
     with app.app_context():
         events = db.session.scalars(
             sa.select(AuditEvent).where(AuditEvent.action == "case_import").order_by(AuditEvent.id)
         ).all()
-        assert [json.loads(e.details)["mode"] for e in events] == ["check", "import"]
+        assert [json.loads(e.details)["mode"] for e in events] == ["check", "report", "import"]
         details = json.loads(events[-1].details)
         assert details == {"mode": "import", "format": "csv", "rows": 3, "errors": 0,
                            "rows_in_error": 0, "imported": 3, "possible_duplicates": 0}  # fmt: skip

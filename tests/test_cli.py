@@ -170,4 +170,5 @@ def test_synthetic_cases_are_encrypted_and_readable(tmp_path):
         assert all(c.full_name and c.national_id for c in cases)
         raw = db.session.execute(sa.text("SELECT full_name_ct FROM cases")).scalars().all()
         assert all(value.startswith("v1.") for value in raw)
+        db.session.remove()
         db.engine.dispose()

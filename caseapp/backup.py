@@ -80,9 +80,9 @@ def load_backup_key(instance: Path) -> BackupKey:
 def _table_counts(connection: sa.Connection) -> dict[str, int]:
     names = sorted(sa.inspect(connection).get_table_names())
     return {
-        name: int(
-            connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar()
-        )
+        name: connection.execute(
+            sa.select(sa.func.count()).select_from(sa.table(name))
+        ).scalar_one()
         for name in names
     }
 

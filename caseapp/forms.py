@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
@@ -113,3 +114,34 @@ class DayField(StringField):
         if self.raw_text:
             return self.raw_text
         return self.data.strftime("%d/%m/%Y") if isinstance(self.data, date) else ""
+
+
+# Typed amounts stop here (a thousand billion đồng): enough for any loan, and no huge integers.
+VND_DIGITS_MAX = 13
+
+
+class VndField(StringField):
+    """An amount in đồng typed the Vietnamese way (50.000.000, 50 000 000 or 50000000đ); ``data``
+    is an ``int``. What was typed is shown again when the form has errors."""
+
+    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
+        render_kw = {"inputmode": "numeric", "autocomplete": "off"}
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+        self.raw_text = ""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.raw_text = (valuelist[0] if valuelist else "") or ""
+        self.data = None
+        text = self.raw_text.strip().casefold()
+        for noise in ("vnđ", "vnd", "đồng", "đ", "₫", ".", ",", " ", "\u00a0"):
+            text = text.replace(noise, "")
+        if not text:
+            return
+        if not (text.isascii() and text.isdigit()) or len(text) > VND_DIGITS_MAX:
+            raise ValueError(_("Nhập số tiền bằng chữ số, ví dụ 50.000.000."))
+        self.data = int(text)
+
+    def _value(self) -> str:
+        if self.raw_text:
+            return self.raw_text
+        return f"{self.data:,}".replace(",", ".") if isinstance(self.data, int) else ""

@@ -22,10 +22,13 @@ from flask_migrate import upgrade
 
 from caseapp import create_app
 from caseapp.crypto import generate_keyring, write_private_file
+from caseapp.db import utcnow
 from caseapp.extensions import db
 from caseapp.geo.services import load_communes
 from caseapp.users.models import Role, ScopeKind
 from caseapp.users.services import UserInput, create_user
+from caseapp.workflow.models import RuleSet
+from caseapp.workflow.rules import SEEDED
 
 PG_URL = os.environ.get("CASEAPP_TEST_DATABASE_URL", "")
 TEST_PASSWORD_COST = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
@@ -109,6 +112,12 @@ def _clean_postgres(url: str) -> None:
             conn.execute(
                 sa.text("INSERT INTO audit_chain_head (id, last_hash) VALUES (1, :genesis)"),
                 {"genesis": "0" * 64},
+            )
+            # The rule sets are seeded by a migration, like the audit chain head: put them back
+            # as seeded (tests edit them), or every workflow step after the first test finds none.
+            conn.execute(
+                RuleSet.__table__.insert(),
+                [{**seed, "version": 1, "updated_at": utcnow()} for seed in SEEDED],
             )
             conn.exec_driver_sql(
                 "UPDATE communes SET population = NULL, population_updated_at = NULL"

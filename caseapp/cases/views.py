@@ -448,6 +448,15 @@ def _workflow_labels() -> dict[str, object]:
         "rehab_form_labels": steps.REHAB_FORM_LABELS,
         "outcome_labels": steps.OUTCOME_LABELS,
         "stage_labels": steps.STAGE_LABELS,
+        "school_level_labels": steps.SCHOOL_LEVEL_LABELS,
+        "study_result_labels": steps.STUDY_RESULT_LABELS,
+        "sector_labels": steps.SECTOR_LABELS,
+        "employer_kind_labels": steps.EMPLOYER_KIND_LABELS,
+        "contract_labels": steps.CONTRACT_LABELS,
+        "income_labels": steps.INCOME_LABELS,
+        "consent_purpose_labels": steps.CONSENT_PURPOSE_LABELS,
+        "loan_programme_labels": steps.LOAN_PROGRAMME_LABELS,
+        "loan_status_labels": steps.LOAN_STATUS_LABELS,
     }
 
 

@@ -126,3 +126,9 @@ REGIME_2025 = {
     },
 }
 SEEDED = (REGIME_2021, REGIME_2025)
+
+# Loan programmes that exist only from a date: Decision 08/2026/QĐ-TTg applies from 01/05/2026.
+PROGRAMME_FROM: dict[str, date] = {"decision_08_2026": date(2026, 5, 1)}
+# Programmes whose borrowers must be on the commune police's list, certified by the commune
+# People's Committee (Decision 08/2026/QĐ-TTg, DESIGN §4).
+PROGRAMMES_NEEDING_POLICE_LIST = frozenset({"decision_08_2026"})

@@ -9,32 +9,42 @@ entry and an audit row. Services flush; the request commits once.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from caseapp import audit
+from caseapp import audit, authz
 from caseapp.cases.models import Case, Category, Phase, Status
-from caseapp.cases.services import record_event
+from caseapp.cases.services import ADULT_AGE, record_event
 from caseapp.errors import FieldError, InvalidInputError
 from caseapp.extensions import db
 from caseapp.users.models import User
 from caseapp.workflow.models import (
+    SCHOOLING_MIN_AGE,
     AddictionDetermination,
+    Consent,
+    ConsentPurpose,
     CounsellingKind,
     CounsellingSession,
     CounsellingTopic,
+    JobPlacement,
+    LoanReferral,
     PostRehabPeriod,
     RehabEpisode,
     RehabForm,
     RehabOutcome,
+    ReintegrationCertification,
+    RelapseEvent,
     RuleSet,
+    Schooling,
     Screening,
     ScreeningMethod,
     ScreeningResult,
     ScreeningSource,
+    StudyResult,
+    VocationalTraining,
 )
 from caseapp.workflow.rules import Rules
 
@@ -118,6 +128,13 @@ class CaseSteps:
     counselling: list[CounsellingSession]
     episodes: list[RehabEpisode]
     post_rehab: list[PostRehabPeriod]
+    schoolings: list[Schooling] = field(default_factory=list)
+    trainings: list[VocationalTraining] = field(default_factory=list)
+    jobs: list[JobPlacement] = field(default_factory=list)
+    consents: list[Consent] = field(default_factory=list)
+    loans: list[LoanReferral] = field(default_factory=list)
+    relapses: list[RelapseEvent] = field(default_factory=list)
+    certifications: list[ReintegrationCertification] = field(default_factory=list)
 
     @property
     def active_episode(self) -> RehabEpisode | None:
@@ -130,6 +147,37 @@ class CaseSteps:
     @property
     def latest_determination(self) -> AddictionDetermination | None:
         return self.determinations[-1] if self.determinations else None
+
+    def active_consent(self, purpose: ConsentPurpose, day: date) -> Consent | None:
+        """The consent for ``purpose`` in force on ``day``, if any."""
+        return next(
+            (c for c in self.consents if c.purpose == purpose and c.is_active_on(day)), None
+        )
+
+    def period_on(self, day: date) -> PostRehabPeriod | None:
+        """The post-rehab management period running on ``day``, if any."""
+        return next(
+            (
+                p
+                for p in self.post_rehab
+                if p.started_on <= day and (p.ended_on is None or day <= p.ended_on)
+            ),
+            None,
+        )
+
+    @property
+    def standing_certification(self) -> ReintegrationCertification | None:
+        """The latest reintegration certificate, unless a relapse was recorded since."""
+        if not self.certifications:
+            return None
+        latest = max(self.certifications, key=lambda c: (c.certified_on, c.id))
+        if any(r.relapsed_on >= latest.certified_on for r in self.relapses):
+            return None
+        return latest
+
+    @property
+    def has_support(self) -> bool:
+        return bool(self.schoolings or self.trainings or self.jobs or self.loans)
 
     def completed_episode_awaiting_post_rehab(self) -> RehabEpisode | None:
         used = {p.episode_id for p in self.post_rehab}
@@ -151,6 +199,13 @@ def load_steps(case: Case) -> CaseSteps:
         counselling=_steps(CounsellingSession, case),
         episodes=_steps(RehabEpisode, case),
         post_rehab=_steps(PostRehabPeriod, case),
+        schoolings=_steps(Schooling, case),
+        trainings=_steps(VocationalTraining, case),
+        jobs=_steps(JobPlacement, case),
+        consents=_steps(Consent, case),
+        loans=_steps(LoanReferral, case),
+        relapses=_steps(RelapseEvent, case),
+        certifications=_steps(ReintegrationCertification, case),
     )
 
 
@@ -173,10 +228,15 @@ def derive(case: Case, steps: CaseSteps) -> None:
             case.phase, case.category = Phase.TREATMENT.value, Category.IN_REHAB.value
     elif latest_episode is not None or (determination is not None and determination.is_addicted):
         case.phase, case.category = Phase.ASSESSMENT.value, Category.ADDICTED.value
+    elif steps.has_support:  # e.g. after prison: school, training, a job or a loan
+        case.phase = Phase.SUPPORT.value
     elif determination is not None or steps.screenings:
         case.phase = Phase.SCREENING.value
     else:
         case.phase = Phase.INTAKE.value
+    # A certified reintegration stands until a relapse is recorded (or rehab starts again).
+    if steps.standing_certification is not None and steps.active_episode is None:
+        case.phase = Phase.REINTEGRATED.value
 
 
 def _finish(
@@ -597,14 +657,29 @@ class NextStep:
     args: dict[str, object]
     due_on: date | None = None
     note: str | None = None
+    action: authz.Action = authz.Action.EDIT_CASES  # who may follow the link
 
 
 def next_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
     """The next steps the workflow expects, most urgent first."""
-    code = {"code": case.code}
+    code: dict[str, object] = {"code": case.code}
     if case.status != Status.OPEN:
         return []
     result: list[NextStep] = []
+    relapse = compulsory_rehab_indicated(case, steps)
+    if relapse is not None:
+        result.append(
+            NextStep(
+                _("Xem xét áp dụng biện pháp cai nghiện ma túy bắt buộc"),
+                "workflow.rehab",
+                code,
+                note=_(
+                    "Tái nghiện ngày %(day)s trong thời gian quản lý sau cai nghiện "
+                    "của người từ đủ 18 tuổi.",
+                    day=format_day(relapse.relapsed_on),
+                ),
+            )
+        )
     episode = steps.active_episode
     determination = steps.latest_determination
     if not steps.screenings and determination is None:
@@ -646,6 +721,8 @@ def next_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
         result.append(
             NextStep(_("Chờ cán bộ phụ trách phê duyệt hoàn thành quản lý sau cai"), None, {})
         )
+    elif _management_completed(steps):
+        pass  # the support steps below take over
     elif determination is not None and determination.is_addicted:
         overdue = determination.register_by is not None and determination.register_by < today
         result.append(
@@ -663,5 +740,282 @@ def next_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
         result.append(
             NextStep(_("Xác định tình trạng nghiện tại cơ sở y tế"), "workflow.determination", code)
         )
+    result.extend(_support_steps(case, steps, today))
     result.append(NextStep(_("Ghi buổi tư vấn"), "workflow.counselling", code))
+    return result
+
+
+# --- Support after rehab: schooling, training, jobs, loans, relapse, reintegration ------------
+
+# A follow-up confirms the job on its date, and recording the job confirms its start. More than
+# this many days between two confirmations leaves a stretch nobody confirmed, so the continuous
+# period starts again after it; the same limit applies between the last confirmation and the
+# certification. 45 days lets a monthly follow-up slip by about two weeks without breaking it.
+MAX_CHECK_GAP_DAYS = 45
+# Follow-ups are due this many months after the job starts, and never later than the gap above
+# after the previous confirmation (otherwise the stable-job rule could never be met).
+JOB_CHECK_MONTHS = (1, 3, 6)
+# "Giới thiệu việc làm" is suggested from this age (Labour Code 2019, Art. 143: younger workers
+# may only do listed light work). A suggestion only: recording a job is not refused below it.
+WORKING_AGE = 15
+
+
+def format_day(day: date) -> str:
+    """dd/mm/yyyy, as both languages write dates (for messages built in services)."""
+    return day.strftime("%d/%m/%Y")
+
+
+def whole_months(start: date, end: date) -> int:
+    """Whole months from ``start`` to ``end`` (0 when ``end`` is earlier)."""
+    months = max(0, (end.year - start.year) * 12 + end.month - start.month)
+    while months and add_months(start, months) > end:
+        months -= 1
+    return months
+
+
+@dataclass(frozen=True)
+class StableJob:
+    """What the stable-job rule (DESIGN §5) finds for a job on a day."""
+
+    job: JobPlacement | None
+    required_months: int
+    on: date
+    months: int = 0  # whole months confirmed without a break
+    since: date | None = None  # the start of the unbroken confirmed stretch
+    last_confirmed_on: date | None = None
+    gap: tuple[date, date] | None = None  # the latest break in continuity
+    relapse_on: date | None = None  # the latest relapse since the job started
+    ended_on: date | None = None  # the job ended (or a follow-up found it lost)
+
+    @property
+    def is_current(self) -> bool:
+        return (
+            self.ended_on is None
+            and self.last_confirmed_on is not None
+            and (self.on - self.last_confirmed_on).days <= MAX_CHECK_GAP_DAYS
+        )
+
+    @property
+    def met(self) -> bool:
+        return (
+            self.job is not None
+            and self.relapse_on is None
+            and self.is_current
+            and self.months >= self.required_months
+        )
+
+    def reasons(self) -> list[str]:
+        """What is missing, in the user's language (empty when the rule holds)."""
+        if self.job is None:
+            return [_("Chưa ghi việc làm nào.")]
+        reasons = []
+        if self.relapse_on is not None:
+            reasons.append(
+                _(
+                    "Có tái nghiện ngày %(day)s, sau khi bắt đầu việc làm.",
+                    day=format_day(self.relapse_on),
+                )
+            )
+        if self.ended_on is not None:
+            reasons.append(_("Việc làm đã kết thúc ngày %(day)s.", day=format_day(self.ended_on)))
+        elif not self.is_current and self.last_confirmed_on is not None:
+            reasons.append(
+                _(
+                    "Lần xác nhận gần nhất (%(day)s) đã quá %(n)d ngày: cần xác nhận còn làm việc.",
+                    day=format_day(self.last_confirmed_on),
+                    n=MAX_CHECK_GAP_DAYS,
+                )
+            )
+        if self.months < self.required_months and self.since and self.last_confirmed_on:
+            reasons.append(
+                _(
+                    "Mới xác nhận còn làm việc liên tục %(months)d/%(n)d tháng "
+                    "(từ %(since)s đến %(last)s).",
+                    months=self.months,
+                    n=self.required_months,
+                    since=format_day(self.since),
+                    last=format_day(self.last_confirmed_on),
+                )
+            )
+        if self.gap is not None and not self.met:
+            reasons.append(
+                _(
+                    "Giữa hai lần xác nhận %(first)s và %(second)s cách quá %(n)d ngày "
+                    "nên thời gian liên tục tính lại từ %(second)s.",
+                    first=format_day(self.gap[0]),
+                    second=format_day(self.gap[1]),
+                    n=MAX_CHECK_GAP_DAYS,
+                )
+            )
+        return reasons
+
+
+def _stable_job_of(
+    job: JobPlacement, relapses: list[RelapseEvent], required_months: int, on: date
+) -> StableJob:
+    since = last = job.started_on
+    gap = None
+    ended = job.ended_on if job.ended_on is not None and job.ended_on <= on else None
+    for check in sorted(job.checks, key=lambda c: c.checked_on):
+        if check.checked_on > on:
+            break
+        if not check.still_employed:
+            ended = min(ended or check.checked_on, check.checked_on)
+            break
+        if (check.checked_on - last).days > MAX_CHECK_GAP_DAYS:
+            gap, since = (last, check.checked_on), check.checked_on
+        last = check.checked_on
+    relapse_on = max(
+        (r.relapsed_on for r in relapses if job.started_on <= r.relapsed_on <= on), default=None
+    )
+    return StableJob(
+        job=job,
+        required_months=required_months,
+        on=on,
+        months=whole_months(since, last),
+        since=since,
+        last_confirmed_on=last,
+        gap=gap,
+        relapse_on=relapse_on,
+        ended_on=ended,
+    )
+
+
+def stable_job(
+    jobs: list[JobPlacement], relapses: list[RelapseEvent], required_months: int, on: date
+) -> StableJob:
+    """The stable-job rule on ``on``: one job confirmed by follow-ups for ``required_months``
+    continuous months up to that day, and no relapse recorded since the job started. Returns the
+    job that comes closest, to say what is missing."""
+    found = [_stable_job_of(j, relapses, required_months, on) for j in jobs if j.started_on <= on]
+    if not found:
+        return StableJob(job=None, required_months=required_months, on=on)
+    return max(found, key=lambda r: (r.met, r.relapse_on is None, r.is_current, r.months, r.since))
+
+
+def stable_job_on(case: Case, day: date) -> StableJob | None:
+    """The stable-job rule for a case on ``day`` under the rules then in force (None: no rules)."""
+    rules = _rules_on(day)
+    if rules is None:
+        return None
+    steps = load_steps(case)
+    return stable_job(steps.jobs, steps.relapses, rules.stable_job_months, day)
+
+
+def job_check_due(job: JobPlacement) -> date:
+    """When the next follow-up of a job is due: the next of the 1, 3, 6-month follow-ups, and at
+    the latest ``MAX_CHECK_GAP_DAYS`` after the previous confirmation."""
+    confirmed = [c.checked_on for c in job.checks if c.still_employed]
+    last = max([job.started_on, *confirmed])
+    due = last + timedelta(days=MAX_CHECK_GAP_DAYS)
+    milestones = [add_months(job.started_on, m) for m in JOB_CHECK_MONTHS]
+    upcoming = [m for m in milestones if m > last]
+    return min([due, *upcoming[:1]])
+
+
+def _management_completed(steps: CaseSteps) -> bool:
+    """Post-rehab management ended and approved, with no new determination since."""
+    if not steps.post_rehab or steps.post_rehab[-1].approved_at is None:
+        return False
+    determination = steps.latest_determination
+    return determination is None or determination.determined_on <= steps.post_rehab[-1].started_on
+
+
+def _rules_on(day: date) -> Rules | None:
+    try:
+        return rules_of(rule_set_on(day))
+    except InvalidInputError:
+        return None
+
+
+def compulsory_rehab_indicated(case: Case, steps: CaseSteps) -> RelapseEvent | None:
+    """A relapse during post-rehab management of an adult, with no rehab started since: the law
+    then provides for compulsory rehab (DESIGN §4), which the worker should consider."""
+    for relapse in sorted(steps.relapses, key=lambda r: r.relapsed_on, reverse=True):
+        if any(e.started_on >= relapse.relapsed_on for e in steps.episodes):
+            return None
+        adult_age = Rules.from_params(relapse.rules_snapshot).adult_age
+        if relapse.during_post_rehab and _age_on(case, relapse.relapsed_on) >= adult_age:
+            return relapse
+        return None
+    return None
+
+
+def _support_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
+    code: dict[str, object] = {"code": case.code}
+    result: list[NextStep] = []
+    if steps.active_episode is not None:
+        return result
+    if steps.standing_certification is not None:
+        result.append(
+            NextStep(
+                _("Đóng hồ sơ: đã tái hòa nhập cộng đồng"),
+                "cases.close",
+                code,
+                action=authz.Action.APPROVE_STEPS,
+            )
+        )
+        return result
+    after_rehab = bool(steps.post_rehab) or case.category == Category.POST_PRISON
+    if not (after_rehab or steps.has_support):
+        return result
+    rules = _rules_on(today)
+    age = _age_on(case, today)
+    adult_age = rules.adult_age if rules else ADULT_AGE
+    if SCHOOLING_MIN_AGE <= age < adult_age and not any(
+        s.ended_on is None for s in steps.schoolings
+    ):
+        result.append(NextStep(_("Học văn hóa (giáo dục phổ thông)"), "workflow.schooling", code))
+    training_now = any(t.ended_on is None for t in steps.trainings)
+    current_jobs = [j for j in steps.jobs if j.is_current]
+    if not training_now and not current_jobs:
+        if not any(t.result == StudyResult.COMPLETED for t in steps.trainings):
+            result.append(NextStep(_("Học nghề"), "workflow.training", code))
+        if age >= WORKING_AGE:
+            result.append(NextStep(_("Giới thiệu việc làm"), "workflow.job", code))
+    for job in current_jobs:
+        result.append(
+            NextStep(
+                _("Xác nhận còn làm việc"),
+                "workflow.job_check",
+                {**code, "job_id": job.id},
+                due_on=job_check_due(job),
+            )
+        )
+    for job in steps.jobs:
+        if job.ended_on is None and job.left_on is not None:
+            result.append(
+                NextStep(
+                    _("Ghi ngày nghỉ việc"),
+                    "workflow.end_job",
+                    {**code, "job_id": job.id},
+                    note=_(
+                        "Lần theo dõi ngày %(day)s: không còn làm việc.",
+                        day=format_day(job.left_on),
+                    ),
+                )
+            )
+    if (
+        rules is not None
+        and stable_job(steps.jobs, steps.relapses, rules.stable_job_months, today).met
+    ):
+        result.append(
+            NextStep(
+                _("Chứng nhận tái hòa nhập (cán bộ phụ trách)"),
+                "workflow.reintegration",
+                code,
+                action=authz.Action.APPROVE_STEPS,
+            )
+        )
+    if steps.post_rehab and not steps.loans:
+        result.append(
+            NextStep(
+                _("Giới thiệu vay vốn Ngân hàng Chính sách xã hội"),
+                "workflow.loan",
+                code,
+                note=None
+                if steps.active_consent(ConsentPurpose.LOAN_REFERRAL, today)
+                else _("Cần ghi sự đồng ý cho mục đích giới thiệu vay vốn trước."),
+            )
+        )
     return result

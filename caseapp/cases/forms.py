@@ -189,6 +189,10 @@ class FilterForm(Form):
     status = SelectField(_l("Trạng thái"), choices=_choices(STATUS_LABELS, blank=_l("Tất cả")))
     commune = SelectField(_l("Xã, phường"), coerce=_optional_int)
     worker = SelectField(_l("Cán bộ được giao"), coerce=_optional_int)
+    overdue = SelectField(
+        _l("Hạn"),
+        choices=[SelectChoice("", _l("Tất cả")), SelectChoice("1", _l("Chỉ hồ sơ quá hạn"))],
+    )
 
 
 class SearchForm(Form):

@@ -182,6 +182,8 @@ class Case(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The earliest due date among the case's next steps (kept by the workflow); None when closed.
+    next_due_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
     version: Mapped[int] = mapped_column(sa.Integer, nullable=False)
 
     # Encrypted identity: ciphertext columns, read and written through the fields below.

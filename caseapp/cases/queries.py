@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 from flask_sqlalchemy.pagination import Pagination
@@ -35,6 +36,7 @@ class CaseFilters:
     status: Status | None = Status.OPEN
     commune_code: int | None = None
     worker_id: int | None = None
+    overdue_on: date | None = None  # only files whose next step was due before this day
 
 
 def list_cases(user: User, filters: CaseFilters, *, page: int, per_page: int) -> Pagination:
@@ -50,6 +52,8 @@ def list_cases(user: User, filters: CaseFilters, *, page: int, per_page: int) ->
         query = query.where(Case.commune_code == filters.commune_code)
     if filters.worker_id:
         query = query.where(Case.assigned_worker_id == filters.worker_id)
+    if filters.overdue_on:
+        query = query.where(Case.next_due_on < filters.overdue_on)
     query = query.order_by(Case.created_at.desc(), Case.id.desc())
     return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
 

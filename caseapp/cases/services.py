@@ -465,6 +465,7 @@ def close_case(
     case.status = Status.CLOSED.value
     case.close_reason = reason.value
     case.closed_at = utcnow()
+    case.next_due_on = None
     db.session.flush()
     record_event(case, "closed", actor=actor, reason=reason.value)
     audit.record(
@@ -489,6 +490,9 @@ def reopen_case(
     case.status = Status.OPEN.value
     case.close_reason = None
     case.closed_at = None
+    from caseapp.workflow.services import refresh_next_due  # the workflow builds on case files
+
+    refresh_next_due(case)
     db.session.flush()
     record_event(case, "reopened", actor=actor)
     audit.record(

@@ -107,6 +107,7 @@ def index() -> ResponseReturnValue:
         status=Status(form.status.data) if form.status.data in set(Status) else None,
         commune_code=form.commune.data,
         worker_id=form.worker.data,
+        overdue_on=_today() if form.overdue.data == "1" else None,
     )
     page = request.args.get("page", 1, type=int)
     pagination = queries.list_cases(user, filters, page=page, per_page=web.settings().PAGE_SIZE)

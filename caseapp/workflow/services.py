@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -49,6 +50,7 @@ from caseapp.workflow.models import (
 from caseapp.workflow.rules import Rules
 
 FINAL_STAGE = 5
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")  # due dates are days in the communes' time zone
 
 
 def add_months(day: date, months: int) -> date:
@@ -242,7 +244,9 @@ def derive(case: Case, steps: CaseSteps) -> None:
 def _finish(
     case: Case, kind: str, actor: User, context: audit.AuditContext | None, **details: object
 ) -> None:
-    derive(case, load_steps(case))
+    steps = load_steps(case)
+    derive(case, steps)
+    refresh_next_due(case, steps)
     db.session.flush()
     record_event(case, kind, actor=actor, **details)
     audit.record(
@@ -658,6 +662,16 @@ class NextStep:
     due_on: date | None = None
     note: str | None = None
     action: authz.Action = authz.Action.EDIT_CASES  # who may follow the link
+
+
+def refresh_next_due(case: Case, steps: CaseSteps | None = None) -> None:
+    """Store the earliest due date of the case's next steps (the lists sort and filter on it)."""
+    if case.status != Status.OPEN:
+        case.next_due_on = None
+        return
+    today = datetime.now(VIETNAM).date()
+    due = [s.due_on for s in next_steps(case, steps or load_steps(case), today) if s.due_on]
+    case.next_due_on = min(due, default=None)
 
 
 def next_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:

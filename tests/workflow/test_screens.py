@@ -100,3 +100,28 @@ def test_steps_out_of_scope_are_404(app, worker_c1, worker_c2):
         data={"ended_on": _today(), "outcome": "quit"},
     )
     assert response.status_code == 404
+
+
+def test_list_shows_next_due_date_and_filters_overdue(app, make_account, worker_c1):
+    from datetime import timedelta
+
+    worker = app.test_client()
+    login(worker, worker_c1)
+    late = open_case(worker, date_of_birth="05/09/2000", national_id="", full_name="Người Trễ Hạn")
+    on_time = open_case(worker, date_of_birth="05/09/2001", national_id="", full_name="Người Đúng")
+    month_ago = (datetime.now(VIETNAM) - timedelta(days=30)).strftime("%d/%m/%Y")
+    for code, day in ((late, month_ago), (on_time, _today())):
+        worker.post(
+            f"/cases/{code}/steps/determination",
+            data={"determined_on": day, "facility": "Trung tâm Y tế", "is_addicted": "yes"},
+        )
+    listing = _page(worker.get("/cases"))
+    assert listing.count("quá hạn</strong>") == 1
+    overdue = _page(worker.get("/cases?overdue=1"))
+    assert "Người Trễ Hạn" in overdue
+    assert "Người Đúng" not in overdue
+    assert "1 hồ sơ" in overdue
+    officer = app.test_client()
+    login(officer, make_account(Role.OFFICER))
+    officer.post(f"/cases/{late}/close", data={"reason": "moved_away", "note": ""})
+    assert "0 hồ sơ" in _page(worker.get("/cases?overdue=1"))

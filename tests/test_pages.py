@@ -17,7 +17,7 @@ from tests.conftest import C1, login
 
 PAGES = ["/", "/account", "/account/password", "/admin/users", "/admin/users/new",
          "/admin/communes", f"/admin/communes/{C1}", "/admin/audit", "/cases", "/cases/new",
-         "/cases/duplicates"]  # fmt: skip
+         "/cases/duplicates", "/cases/import", "/approvals", "/admin/rules"]  # fmt: skip
 
 
 class _Audit(HTMLParser):
@@ -52,6 +52,9 @@ class _Audit(HTMLParser):
 def check_page(html: str) -> None:
     """Valid HTML5, lang set, every control labelled, ids unique, nothing loaded from elsewhere."""
     html5lib.HTMLParser(strict=True).parse(html)
+    title = re.search(r"<title>(.*?)</title>", html, re.DOTALL)
+    assert title, "every page has a title"
+    assert "<" not in title.group(1), "the title is plain text"
     assert re.search(r'<html lang="(vi|en)">', html)
     audit = _Audit()
     audit.feed(html)

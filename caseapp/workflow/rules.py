@@ -10,28 +10,34 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 # Parameters every rule set has, with their meaning (shown on the administrator's edit page).
-PARAMS: dict[str, str] = {
-    "user_management_months": "Thời hạn quản lý người sử dụng trái phép (tháng)",
-    "register_within_working_days": (
+PARAMS: dict[str, Any] = {  # name -> label (lazy: shown in the user's language)
+    "user_management_months": _l("Thời hạn quản lý người sử dụng trái phép (tháng)"),
+    "register_within_working_days": _l(
         "Hạn đăng ký cai nghiện sau khi xác định nghiện (ngày làm việc)"
     ),
-    "voluntary_min_months": "Cai tự nguyện: tối thiểu (tháng)",
-    "voluntary_max_months": "Cai tự nguyện: tối đa (tháng)",
-    "compulsory_adult_min_months": "Cai bắt buộc từ 18 tuổi: tối thiểu (tháng)",
-    "compulsory_adult_max_months": "Cai bắt buộc từ 18 tuổi: tối đa (tháng)",
-    "compulsory_minor_min_months": "Cai bắt buộc 12 đến dưới 18 tuổi: tối thiểu (tháng)",
-    "compulsory_minor_max_months": "Cai bắt buộc 12 đến dưới 18 tuổi: tối đa (tháng)",
-    "compulsory_min_age": "Tuổi tối thiểu áp dụng cai bắt buộc",
-    "adult_age": "Tuổi thành niên",
-    "methadone_parental_consent_under_age": "Điều trị methadone cần cha mẹ đồng ý nếu dưới (tuổi)",
-    "voluntary_min_stages": "Cai tự nguyện phải hoàn thành tối thiểu (giai đoạn)",
-    "post_rehab_months": "Quản lý sau cai (tháng), trừ trường hợp dưới đây",
-    "post_rehab_compulsory_adult_months": "Quản lý sau cai bắt buộc của người thành niên (tháng)",
-    "loan_min_age": "Vay vốn: tuổi tối thiểu",
-    "loan_window_years": "Vay vốn: trong vòng (năm) kể từ quyết định quản lý sau cai",
-    "loan_max_vnd": "Vay vốn: mức tối đa (đồng)",
-    "stable_job_months": "Việc làm ổn định: số tháng liên tục được xác nhận",
+    "voluntary_min_months": _l("Cai tự nguyện: tối thiểu (tháng)"),
+    "voluntary_max_months": _l("Cai tự nguyện: tối đa (tháng)"),
+    "compulsory_adult_min_months": _l("Cai bắt buộc từ 18 tuổi: tối thiểu (tháng)"),
+    "compulsory_adult_max_months": _l("Cai bắt buộc từ 18 tuổi: tối đa (tháng)"),
+    "compulsory_minor_min_months": _l("Cai bắt buộc 12 đến dưới 18 tuổi: tối thiểu (tháng)"),
+    "compulsory_minor_max_months": _l("Cai bắt buộc 12 đến dưới 18 tuổi: tối đa (tháng)"),
+    "compulsory_min_age": _l("Tuổi tối thiểu áp dụng cai bắt buộc"),
+    "adult_age": _l("Tuổi thành niên"),
+    "methadone_parental_consent_under_age": _l(
+        "Điều trị methadone cần cha mẹ đồng ý nếu dưới (tuổi)"
+    ),
+    "voluntary_min_stages": _l("Cai tự nguyện phải hoàn thành tối thiểu (giai đoạn)"),
+    "post_rehab_months": _l("Quản lý sau cai (tháng), trừ trường hợp dưới đây"),
+    "post_rehab_compulsory_adult_months": _l(
+        "Quản lý sau cai bắt buộc của người thành niên (tháng)"
+    ),
+    "loan_min_age": _l("Vay vốn: tuổi tối thiểu"),
+    "loan_window_years": _l("Vay vốn: trong vòng (năm) kể từ quyết định quản lý sau cai"),
+    "loan_max_vnd": _l("Vay vốn: mức tối đa (đồng)"),
+    "stable_job_months": _l("Việc làm ổn định: số tháng liên tục được xác nhận"),
 }
 
 

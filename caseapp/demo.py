@@ -16,14 +16,15 @@ DEMO_OFFICER_DISTRICT = 341  # Thái Thụy (former district), when the province
 
 def create_demo_accounts(settings: Settings) -> str:
     """One account per role with generated passwords; returns the text to print and keep."""
+    district = db.session.get(FormerDistrict, DEMO_OFFICER_DISTRICT)
+    # The demo worker's commune lies inside the demo officer's scope, so the officer can approve
+    # what the worker records.
     first_commune = db.session.scalars(
         sa.select(Commune)
-        .order_by(
-            Commune.former_district_code.is_(None), Commune.former_district_code, Commune.name
-        )
+        .where(Commune.former_district_code == district.code if district else sa.true())
+        .order_by(Commune.name)
         .limit(1)
     ).one()
-    district = db.session.get(FormerDistrict, DEMO_OFFICER_DISTRICT)
     accounts = [
         UserInput(
             username="demo.canbo",
@@ -55,7 +56,7 @@ def create_demo_accounts(settings: Settings) -> str:
     lines = [
         f"CaseApp demo accounts — {province_name(settings.PROVINCE)} (synthetic data only)",
         "",
-        f"{'role':<12} {'username':<16} {'password':<22} scope",
+        f"{'role':<12} {'username':<16} {'password':<26} scope",
     ]
     scopes = {
         Role.WORKER: first_commune.name,
@@ -67,7 +68,7 @@ def create_demo_accounts(settings: Settings) -> str:
         user, password = create_user(settings, data, actor=None)
         user.must_change_password = False  # demo logins are meant to be shared and tried at once
         lines.append(
-            f"{data.role:<12} {data.username:<16} {password:<22} {scopes[Role(data.role)]}"
+            f"{data.role:<12} {data.username:<16} {password:<26} {scopes[Role(data.role)]}"
         )
     db.session.flush()
     lines += [

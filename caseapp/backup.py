@@ -106,7 +106,18 @@ def _program(name: str) -> str:
     return path
 
 
-def _dump(engine: sa.Engine) -> bytes:
+def _pg_command(url: sa.URL) -> tuple[str, dict[str, str]]:
+    """A libpq connection string without the password, and the environment carrying it (so it
+    never shows in the process list)."""
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    plain = url.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _dump(engine: sa.Engine) -> tuple[bytes, dict[str, int]]:
+    """The dump and the row counts of exactly that dump (not of a later moment)."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
         source = sqlite3.connect(url.database or "")
@@ -118,23 +129,39 @@ def _dump(engine: sa.Engine) -> bytes:
             finally:
                 target.close()
                 source.close()
-            return target_path.read_bytes()
+            copy = sa.create_engine(f"sqlite:///{target_path}")
+            try:
+                with copy.connect() as connection:
+                    counts = _table_counts(connection)
+            finally:
+                copy.dispose()
+            return target_path.read_bytes(), counts
     if url.get_backend_name() == "postgresql":
-        plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        result = subprocess.run(  # noqa: S603 -- fixed program, our own connection URL
-            [
-                _program("pg_dump"),
-                "--format=custom",
-                "--no-owner",
-                "--no-privileges",
-                f"--dbname={plain}",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        dsn, env = _pg_command(url)
+        with engine.connect() as connection:
+            # One snapshot for the counts and for pg_dump: writes meanwhile are in neither.
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                snapshot: str = connection.execute(
+                    sa.text("SELECT pg_export_snapshot()")
+                ).scalar_one()
+                counts = _table_counts(connection)
+                result = subprocess.run(  # noqa: S603 -- fixed program, our own database
+                    [
+                        _program("pg_dump"),
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--snapshot={snapshot}",
+                        f"--dbname={dsn}",
+                    ],
+                    capture_output=True,
+                    check=False,
+                    env=env,
+                )
         if result.returncode != 0:
             raise BackupError("pg_dump failed: " + result.stderr.decode(errors="replace")[:500])
-        return result.stdout
+        return result.stdout, counts
     raise BackupError(f"Backups of {url.get_backend_name()} databases are not supported.")
 
 
@@ -143,10 +170,9 @@ def create_backup(instance: Path, output: Path) -> dict[str, Any]:
     key = ensure_backup_key(instance)
     engine = db.engine
     with engine.connect() as connection:
-        counts = _table_counts(connection)
         revision = _revision(connection)
         kek_ids = _kek_ids(connection)
-    dump = _dump(engine)
+    dump, counts = _dump(engine)
     header = {
         "format": 1,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -216,9 +242,15 @@ def restore_backup(instance: Path, path: Path, keyring: KeyRing) -> dict[str, An
             f"This is a {header['database']} backup; the target is {engine.url.get_backend_name()}."
         )
     if header["database"] == "sqlite":
-        Path(engine.url.database or "").write_bytes(dump)
+        target = Path(engine.url.database or "")
+        for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+            # The empty database's journal must not be replayed onto the restored file.
+            leftover.unlink(missing_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(dump)
     else:
-        plain = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn, env = _pg_command(engine.url)
         with tempfile.NamedTemporaryFile(suffix=".dump") as handle:
             handle.write(dump)
             handle.flush()
@@ -227,11 +259,12 @@ def restore_backup(instance: Path, path: Path, keyring: KeyRing) -> dict[str, An
                     _program("pg_restore"),
                     "--no-owner",
                     "--no-privileges",
-                    f"--dbname={plain}",
+                    f"--dbname={dsn}",
                     handle.name,
                 ],
                 capture_output=True,
                 check=False,
+                env=env,
             )
         if result.returncode != 0:
             raise BackupError("pg_restore failed: " + result.stderr.decode(errors="replace")[:500])

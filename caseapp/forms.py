@@ -3,6 +3,7 @@ service's ``FieldError`` on the right field."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -71,12 +72,31 @@ class _WTFormsTranslations:
         return self.gettext(singular if n == 1 else plural)
 
 
+_MULTILINE = frozenset({"\n", "\r", "\t"})
+
+
 class Form(FlaskForm):
-    """Every CaseApp form derives from this one."""
+    """Every CaseApp form derives from this one.
+
+    Typed text is stored NFC (whatever the keyboard sent) and control characters are refused
+    everywhere: they corrupt logs and reports, and PostgreSQL refuses NUL bytes outright.
+    """
 
     class Meta(FlaskForm.Meta):
         def get_translations(self, form: Any) -> _WTFormsTranslations:
             return _WTFormsTranslations()
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid: bool = super().validate(extra_validators)
+        for field in self:
+            if field.type == "PasswordField" or not isinstance(field.data, str):
+                continue
+            field.data = unicodedata.normalize("NFC", field.data)
+            allowed = _MULTILINE if field.type == "TextAreaField" else frozenset()
+            if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in field.data):
+                field.errors = [*field.errors, _("Có ký tự điều khiển không hợp lệ; hãy gõ lại.")]
+                valid = False
+        return valid
 
 
 def show_field_error(form: FlaskForm, error: FieldError | InvalidInputError) -> None:

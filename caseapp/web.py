@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response
 
 from caseapp import audit, authz
@@ -273,8 +274,33 @@ def _template_context() -> dict[str, Any]:
     }
 
 
+MAX_ID = 2**31 - 1  # the largest key PostgreSQL's integer holds
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive database id; anything larger is simply not found (404)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+def small_int(text: object, *, default: int | None = None, limit: int = MAX_ID) -> int | None:
+    """An ASCII whole number from a query or form value within ``limit``, else ``default``."""
+    raw = str(text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(limit)):
+        return default
+    value = int(raw)
+    return value if value <= limit else default
+
+
+def page_arg() -> int:
+    """The ``page`` query argument, bounded (a huge page number is simply page 1)."""
+    return small_int(request.args.get("page"), default=1, limit=100_000) or 1
+
+
 def init_app(app: Flask) -> None:
     """Wire the hooks, handlers and template helpers."""
+    app.url_map.converters["id"] = IdConverter
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Vui lòng đăng nhập để tiếp tục.")

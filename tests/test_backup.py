@@ -107,3 +107,27 @@ def test_restore_names_a_missing_key_encryption_key(tmp_path):
     assert "key escrow" in result.stderr
     shutil.copy2(source / "keys.json", target / "keys.json")
     assert "audit chain intact" in run(target, "restore", str(tmp_path / "b.backup")).stdout
+
+
+def test_hot_backup_consistent_under_writes(tmp_path):
+    """A writer keeps adding rows during the backup: the restore still verifies (SECURITY B4)."""
+    import threading
+
+    source, target, env_source, env_target = _instances(tmp_path, None, None)
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            run(source, "demo", "--cases", "20", env=env_source)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for index in range(3):
+            run(source, "backup", "--output", str(tmp_path / f"b{index}.backup"), env=env_source)
+    finally:
+        stop.set()
+        thread.join()
+    shutil.copy2(source / "backup-key.json", target / "backup-key.json")
+    restored = run(target, "restore", str(tmp_path / "b2.backup"), env=env_target)
+    assert "audit chain intact" in restored.stdout

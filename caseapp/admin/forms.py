@@ -20,18 +20,13 @@ from caseapp.forms import Form
 from caseapp.geo.models import POPULATION_MAX, Commune, FormerDistrict
 from caseapp.users.models import DISPLAY_NAME_MAX, EMAIL_MAX, USERNAME_MAX, Role, ScopeKind
 from caseapp.users.services import UserInput
-from caseapp.web import LOCALE_LABELS, ROLE_LABELS, SCOPE_LABELS
+from caseapp.web import LOCALE_LABELS, ROLE_LABELS, SCOPE_LABELS, small_int
 
 _GROUPED_NUMBER = re.compile(r"\d{1,3}(?:([., ])\d{3})?(?:\1\d{3})*|\d+")
 
 
 def _optional_int(value: object) -> int | None:
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
+    return small_int(value)
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -43,7 +43,7 @@ def _user_form(user: User | None = None) -> UserForm:
 def users() -> ResponseReturnValue:
     role = request.args.get("role", "")
     role_filter = Role(role) if role in set(Role) else None
-    page = request.args.get("page", 1, type=int)
+    page = web.page_arg()
     pagination = user_queries.list_users(role=role_filter, page=page)
     return render_template(
         "admin/users.html", pagination=pagination, role=role_filter, roles=list(Role)
@@ -69,7 +69,7 @@ def create_user() -> ResponseReturnValue:
     return render_template("admin/user_form.html", form=form, user=None)
 
 
-@bp.route("/users/<int:user_id>", methods=("GET", "POST"))
+@bp.route("/users/<id:user_id>", methods=("GET", "POST"))
 @authz.requires(authz.Action.MANAGE_USERS)
 def edit_user(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(user_id)
@@ -89,7 +89,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
     return render_template("admin/user_form.html", form=form, user=user, confirm=ConfirmForm())
 
 
-@bp.route("/users/<int:user_id>/enabled", methods=("POST",))
+@bp.route("/users/<id:user_id>/enabled", methods=("POST",))
 @authz.requires(authz.Action.MANAGE_USERS)
 def toggle_user(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(user_id)
@@ -116,7 +116,7 @@ def toggle_user(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
-@bp.route("/users/<int:user_id>/password", methods=("POST",))
+@bp.route("/users/<id:user_id>/password", methods=("POST",))
 @authz.requires(authz.Action.MANAGE_USERS)
 def reset_password(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(user_id)
@@ -135,7 +135,7 @@ def communes() -> ResponseReturnValue:
     return render_template("admin/communes.html", communes=geo_queries.all_communes())
 
 
-@bp.route("/communes/<int:code>", methods=("GET", "POST"))
+@bp.route("/communes/<id:code>", methods=("GET", "POST"))
 @authz.requires(authz.Action.MANAGE_COMMUNES)
 def edit_commune(code: int) -> ResponseReturnValue:
     commune = db.session.get(Commune, code)
@@ -162,7 +162,7 @@ def edit_commune(code: int) -> ResponseReturnValue:
 @bp.route("/audit")
 @authz.requires(authz.Action.MANAGE_USERS)
 def audit_trail() -> ResponseReturnValue:
-    page = request.args.get("page", 1, type=int)
+    page = web.page_arg()
     pagination = db.paginate(
         sa.select(audit.AuditEvent).order_by(audit.AuditEvent.id.desc()),
         page=page,

@@ -36,6 +36,7 @@ from caseapp.cases.services import CaseInput
 from caseapp.forms import Form
 from caseapp.geo.models import Commune
 from caseapp.users.models import User
+from caseapp.web import small_int
 
 # Generous input limits: the services give the precise message; these stop abuse before it.
 _TEXT_CAP = 2 * NOTES_MAX
@@ -50,7 +51,7 @@ def _choices(labels: dict, *, blank: object = None) -> list[SelectChoice]:  # ty
 
 def _optional_int(value: object) -> int | None:
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    return small_int(text)
 
 
 class MarkRequired:

@@ -377,12 +377,25 @@ def update_case(
     """Save an edit made on ``expected_version``; a newer save in between is a ConflictError."""
     if case.version != expected_version:
         raise ConflictError(case.version, changed_since(case, expected_version))
+    moves = data.commune_code != case.commune_code or (
+        data.assigned_worker_id != case.assigned_worker_id
+    )
+    if moves and not authz.can(actor, authz.Action.REASSIGN_CASES, case.commune_code):
+        # Transfer and assignment are the officer's steps, with their own events.
+        raise InvalidInputError(
+            [FieldError("commune_code", _("Chỉ cán bộ phụ trách được chuyển hoặc giao hồ sơ."))]
+        )
     before = _snapshot(case)
     apply_case_data(case, data)
     after = _snapshot(case)
     changed = [name for name in TRACKED if before[name] != after[name]]
     if not changed:
         return []
+    from caseapp.workflow.services import derive, load_steps, refresh_next_due
+
+    steps = load_steps(case)
+    derive(case, steps)  # the category and phase follow the recorded steps, not the form
+    refresh_next_due(case, steps)
     db.session.flush()  # bumps the version, or raises StaleDataError on a race
     record_event(case, "updated", actor=actor, fields=changed)
     duplicates = 0

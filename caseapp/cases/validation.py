@@ -52,7 +52,7 @@ def clean_text(text: str | None, field: str, max_length: int, *, multiline: bool
 def check_cccd(raw: str, date_of_birth: date, sex: Sex, field: str = "national_id") -> str:
     """A 12-digit CCCD whose province, century/sex and year digits agree with the person."""
     digits = normalise_cccd(raw)
-    if not digits.isdigit() or len(digits) != 12:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) != 12:
         raise FieldError(field, _("Số CCCD phải gồm đúng 12 chữ số."))
     if digits[:3] not in CCCD_PROVINCES:
         raise FieldError(field, _("Ba số đầu của CCCD không phải mã tỉnh nơi đăng ký khai sinh."))

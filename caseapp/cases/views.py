@@ -109,7 +109,7 @@ def index() -> ResponseReturnValue:
         worker_id=form.worker.data,
         overdue_on=_today() if form.overdue.data == "1" else None,
     )
-    page = request.args.get("page", 1, type=int)
+    page = web.page_arg()
     pagination = queries.list_cases(user, filters, page=page, per_page=web.settings().PAGE_SIZE)
     html = render_template(
         "cases/index.html",
@@ -242,8 +242,15 @@ def _assign_form(case: Case) -> AssignForm:
 def edit(code: str) -> ResponseReturnValue:
     case = authz.get_case_or_404(code, authz.Action.EDIT_CASES)
     form = _case_form(case)
+    if not authz.can(web.actor(), authz.Action.REASSIGN_CASES, case.commune_code):
+        # A worker edits the file; moving or giving it to someone else is the officer's step.
+        form.commune_code.render_kw = {"disabled": True}
+        form.assigned_worker_id.render_kw = {"disabled": True}
+        if request.method == "POST":
+            form.commune_code.data = case.commune_code
+            form.assigned_worker_id.data = case.assigned_worker_id
     if form.validate_on_submit():
-        loaded = int(form.version.data) if (form.version.data or "").isdigit() else -1
+        loaded = web.small_int(form.version.data, default=-1) or -1
         try:
             data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
             changed = services.update_case(
@@ -272,7 +279,7 @@ def edit(code: str) -> ResponseReturnValue:
 def _conflict(form: CaseForm, code: str, exc: Exception) -> ResponseReturnValue:
     """Someone saved first: keep this person's input, say what changed, change nothing."""
     case = authz.get_case_or_404(code, authz.Action.EDIT_CASES)
-    loaded = int(form.version.data) if (form.version.data or "").isdigit() else 0
+    loaded = web.small_int(form.version.data, default=0) or 0
     changed = (
         exc.changed_fields
         if isinstance(exc, ConflictError)
@@ -397,7 +404,7 @@ def duplicates() -> ResponseReturnValue:
     return render_template("cases/duplicates.html", pairs=pairs, today=_today())
 
 
-@bp.route("/duplicates/<int:pair_id>", methods=("POST",))
+@bp.route("/duplicates/<id:pair_id>", methods=("POST",))
 @authz.requires(authz.Action.REASSIGN_CASES)
 def resolve_duplicate(pair_id: int) -> ResponseReturnValue:
     pair = db.session.get(DuplicatePair, pair_id)

@@ -402,6 +402,12 @@ def start_rehab(
         errors.append(
             FieldError(None, _("Cần có kết quả xác định tình trạng nghiện trước khi cai nghiện."))
         )
+    elif data.started_on < determination.determined_on:
+        errors.append(
+            FieldError(
+                "started_on", _("Ngày bắt đầu cai phải sau ngày xác định tình trạng nghiện.")
+            )
+        )
     if steps.active_episode is not None:
         errors.append(FieldError("started_on", _("Đang có một đợt cai chưa kết thúc.")))
     for episode in steps.episodes:
@@ -543,6 +549,17 @@ def end_rehab(
                     ),
                 )
             )
+        earliest = _earliest_completion(episode, rules)
+        if earliest is not None and ended_on < earliest:
+            errors.append(
+                FieldError(
+                    "ended_on",
+                    _(
+                        "Chưa đủ thời hạn tối thiểu: đợt cai này hoàn thành sớm nhất ngày %(day)s.",
+                        day=earliest.strftime("%d/%m/%Y"),
+                    ),
+                )
+            )
         if not (certificate_number or "").strip():
             errors.append(
                 FieldError("certificate_number", _("Hoàn thành cần số giấy chứng nhận hoàn thành."))
@@ -555,10 +572,21 @@ def end_rehab(
     _finish(case, "rehab_ended", actor, context, outcome=outcome.value)
 
 
+def _earliest_completion(episode: RehabEpisode, rules: Rules) -> date | None:
+    """The first day an episode may be completed: its form's minimum term (compulsory rehab may
+    be cut after half its term, DESIGN §4); methadone is open-ended."""
+    if episode.form == RehabForm.METHADONE or episode.months is None:
+        return None
+    if episode.form == RehabForm.COMPULSORY:
+        return add_months(episode.started_on, max(1, episode.months // 2))
+    return add_months(episode.started_on, rules.voluntary_min_months)
+
+
 def approve_rehab(
     case: Case, episode: RehabEpisode, *, actor: User, context: audit.AuditContext | None = None
 ) -> None:
     """An officer certifies a completed episode."""
+    _check_open(case)
     if episode.outcome != RehabOutcome.COMPLETED or episode.approved_at is not None:
         raise InvalidInputError([FieldError(None, _("Không có gì cần phê duyệt."))])
     from caseapp.db import utcnow
@@ -626,6 +654,16 @@ def end_post_rehab(
     errors: list[FieldError] = []
     if period.ended_on is not None:
         errors.append(FieldError(None, _("Quản lý sau cai đã kết thúc.")))
+    if ended_on < period.planned_end_on:
+        errors.append(
+            FieldError(
+                "ended_on",
+                _(
+                    "Quản lý sau cai kết thúc theo quy định vào ngày %(day)s.",
+                    day=period.planned_end_on.strftime("%d/%m/%Y"),
+                ),
+            )
+        )
     if ended_on < period.started_on:
         errors.append(FieldError("ended_on", _("Ngày kết thúc phải sau ngày bắt đầu.")))
     if ended_on > today:
@@ -643,6 +681,7 @@ def approve_post_rehab(
     case: Case, period: PostRehabPeriod, *, actor: User, context: audit.AuditContext | None = None
 ) -> None:
     """An officer certifies the completion of post-rehab management."""
+    _check_open(case)
     if period.ended_on is None or period.approved_at is not None:
         raise InvalidInputError([FieldError(None, _("Không có gì cần phê duyệt."))])
     from caseapp.db import utcnow

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Field
 
 from caseapp import audit, authz, web
-from caseapp.cases.models import Case, DrugType
+from caseapp.cases.models import Case, DrugType, Status
 from caseapp.cases.views import _today
 from caseapp.errors import FieldError, InvalidInputError
 from caseapp.extensions import db
@@ -216,7 +216,7 @@ def rehab(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/rehab/<int:episode_id>/stage", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/rehab/<id:episode_id>/stage", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def rehab_stage(code: str, episode_id: int) -> ResponseReturnValue:
     form = ConfirmForm()
@@ -231,7 +231,7 @@ def rehab_stage(code: str, episode_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/rehab/<int:episode_id>/end", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/rehab/<id:episode_id>/end", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def end_rehab(code: str, episode_id: int) -> ResponseReturnValue:
     form = RehabEndForm()
@@ -271,7 +271,7 @@ def post_rehab(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/post-rehab/<int:period_id>/end", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/post-rehab/<id:period_id>/end", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def end_post_rehab(code: str, period_id: int) -> ResponseReturnValue:
     form = PostRehabEndForm()
@@ -331,7 +331,7 @@ def schooling(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/schooling/<int:schooling_id>/end", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/schooling/<id:schooling_id>/end", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def end_schooling(code: str, schooling_id: int) -> ResponseReturnValue:
     form = SchoolingEndForm()
@@ -375,7 +375,7 @@ def training(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/training/<int:training_id>/end", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/training/<id:training_id>/end", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def end_training(code: str, training_id: int) -> ResponseReturnValue:
     form = TrainingEndForm()
@@ -423,7 +423,7 @@ def job(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/job/<int:job_id>/end", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/job/<id:job_id>/end", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def end_job(code: str, job_id: int) -> ResponseReturnValue:
     form = JobEndForm()
@@ -443,7 +443,7 @@ def end_job(code: str, job_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/job/<int:job_id>/check", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/job/<id:job_id>/check", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def job_check(code: str, job_id: int) -> ResponseReturnValue:
     form = JobCheckForm()
@@ -484,7 +484,7 @@ def consent(code: str) -> ResponseReturnValue:
     )
 
 
-@bp.route("/cases/<code>/steps/consent/<int:consent_id>/withdraw", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/consent/<id:consent_id>/withdraw", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def withdraw_consent(code: str, consent_id: int) -> ResponseReturnValue:
     form = ConsentWithdrawForm()
@@ -533,7 +533,7 @@ LOAN_STEP_TITLES = {
 }
 
 
-@bp.route("/cases/<code>/steps/loan/<int:loan_id>/<status>", methods=("GET", "POST"))
+@bp.route("/cases/<code>/steps/loan/<id:loan_id>/<status>", methods=("GET", "POST"))
 @authz.requires(authz.Action.EDIT_CASES)
 def loan_step(code: str, loan_id: int, status: str) -> ResponseReturnValue:
     """One move of a loan; the case page posts here from a small inline form."""
@@ -629,6 +629,7 @@ def approvals() -> ResponseReturnValue:
             RehabEpisode.case_id.in_(visible),
             RehabEpisode.outcome == RehabOutcome.COMPLETED.value,
             RehabEpisode.approved_at.is_(None),
+            Case.status == Status.OPEN.value,
         )
         .order_by(RehabEpisode.ended_on)
     ).all()
@@ -639,6 +640,7 @@ def approvals() -> ResponseReturnValue:
             PostRehabPeriod.case_id.in_(visible),
             PostRehabPeriod.ended_on.is_not(None),
             PostRehabPeriod.approved_at.is_(None),
+            Case.status == Status.OPEN.value,
         )
         .order_by(PostRehabPeriod.ended_on)
     ).all()
@@ -651,7 +653,7 @@ def approvals() -> ResponseReturnValue:
     )
 
 
-@bp.route("/approvals/rehab/<int:episode_id>", methods=("POST",))
+@bp.route("/approvals/rehab/<id:episode_id>", methods=("POST",))
 @authz.requires(authz.Action.APPROVE_STEPS)
 def approve_rehab(episode_id: int) -> ResponseReturnValue:
     episode = db.session.get(RehabEpisode, episode_id) or abort(404)
@@ -664,7 +666,7 @@ def approve_rehab(episode_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.route("/approvals/post-rehab/<int:period_id>", methods=("POST",))
+@bp.route("/approvals/post-rehab/<id:period_id>", methods=("POST",))
 @authz.requires(authz.Action.APPROVE_STEPS)
 def approve_post_rehab(period_id: int) -> ResponseReturnValue:
     period = db.session.get(PostRehabPeriod, period_id) or abort(404)
@@ -698,9 +700,11 @@ def _approve(perform: Callable[[], object]) -> ResponseReturnValue:
         abort(400)
     try:
         perform()
-    except InvalidInputError as exc:
+    except InvalidInputError:
         db.session.rollback()
-        flash(" ".join(e.message for e in exc.errors), "danger")
+        # The reasons can name health facts (relapse dates…): a flash lives in a readable
+        # cookie, so it only points to the case page, which explains them.
+        flash(_("Chưa thể phê duyệt: điều kiện chưa đủ. Mở hồ sơ để xem chi tiết."), "danger")
     else:
         db.session.commit()
         flash(_("Đã phê duyệt."), "success")
@@ -714,7 +718,7 @@ def rule_sets() -> ResponseReturnValue:
     return render_template("workflow/rule_sets.html", rule_sets=rows)
 
 
-@bp.route("/admin/rules/<int:rule_set_id>", methods=("GET", "POST"))
+@bp.route("/admin/rules/<id:rule_set_id>", methods=("GET", "POST"))
 @authz.requires(authz.Action.MANAGE_RULES)
 def edit_rule_set(rule_set_id: int) -> ResponseReturnValue:
     rule_set = db.session.get(RuleSet, rule_set_id) or abort(404)

@@ -23,6 +23,12 @@ def _today() -> str:
     return datetime.now(VIETNAM).strftime("%d/%m/%Y")
 
 
+def _ago(days: int) -> str:
+    from datetime import timedelta
+
+    return (datetime.now(VIETNAM) - timedelta(days=days)).strftime("%d/%m/%Y")
+
+
 def test_worker_walks_a_case_to_rehab_and_officer_approves(app, make_account, worker_c1):
     worker = app.test_client()
     login(worker, worker_c1)
@@ -42,23 +48,23 @@ def test_worker_walks_a_case_to_rehab_and_officer_approves(app, make_account, wo
     assert 'value="31/02/2026"' in html
     worker.post(
         f"/cases/{code}/steps/screening",
-        data={"screened_on": _today(), "source": "police", "method": "drug_test",
+        data={"screened_on": _ago(220), "source": "police", "method": "drug_test",
               "result": "positive"},
     )  # fmt: skip
     assert "Xác định tình trạng nghiện tại cơ sở y tế" in _page(worker.get(f"/cases/{code}"))
     worker.post(
         f"/cases/{code}/steps/determination",
-        data={"determined_on": _today(), "facility": "Trung tâm Y tế", "is_addicted": "yes"},
+        data={"determined_on": _ago(215), "facility": "Trung tâm Y tế", "is_addicted": "yes"},
     )
     html = _page(worker.post(
         f"/cases/{code}/steps/rehab",
-        data={"form": "voluntary_community", "started_on": _today(), "months": "3"},
+        data={"form": "voluntary_community", "started_on": _ago(213), "months": "3"},
     ))  # fmt: skip
     assert "Thời hạn phải từ 6 đến 12 tháng" in html
     check_page(html)
     worker.post(
         f"/cases/{code}/steps/rehab",
-        data={"form": "voluntary_community", "started_on": _today(), "months": "6"},
+        data={"form": "voluntary_community", "started_on": _ago(213), "months": "6"},
     )
     with app.app_context():
         episode = db.session.scalars(sa.select(RehabEpisode)).one()

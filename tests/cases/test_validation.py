@@ -148,3 +148,16 @@ def test_fuzzed_form_never_errors_or_half_saves(app, logged_in, worker_c1, name,
     assert response.status_code in (200, 302)
     after = _count(app)
     assert after == before + (1 if response.status_code == 302 else 0)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cccd=st.text(max_size=20))
+def test_fuzzed_cccd_with_a_valid_person(app, logged_in, worker_c1, cccd):
+    """With a valid date of birth and sex, the CCCD checks themselves run on any text."""
+    client = logged_in(worker_c1)
+    before = _count(app)
+    response = client.post("/cases/new", data=case_form(national_id=cccd))
+    assert response.status_code in (200, 302)
+    assert _count(app) == before + (1 if response.status_code == 302 else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def allowed_values(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
+    """A CHECK constraint keeping ``column`` within an enumeration's values."""
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=f"{column}_allowed")
 
 
 class Base(DeclarativeBase):

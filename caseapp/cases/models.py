@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.crypto import EncryptedDateField, EncryptedField
-from caseapp.db import UTCDateTime, utcnow
+from caseapp.db import UTCDateTime, allowed_values, utcnow
 from caseapp.extensions import Model
 from caseapp.geo.models import Commune
 from caseapp.users.models import User
@@ -154,12 +154,6 @@ DRUG_LABELS = {
 }
 
 
-def _allowed(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
-    return sa.CheckConstraint(
-        f"{column} IN ({', '.join(repr(v.value) for v in values)})", name=f"{column}_allowed"
-    )
-
-
 class Case(Model):
     __tablename__ = "cases"
 
@@ -218,10 +212,10 @@ class Case(Model):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 -- SQLAlchemy's own convention
     __table_args__ = (
-        _allowed("category", Category),
-        _allowed("phase", Phase),
-        _allowed("status", Status),
-        _allowed("sex", Sex),
+        allowed_values("category", Category),
+        allowed_values("phase", Phase),
+        allowed_values("status", Status),
+        allowed_values("sex", Sex),
         sa.CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
         sa.Index("ix_cases_commune_status", "commune_code", "status"),
     )
@@ -245,7 +239,7 @@ class CaseDrugType(Model):
     )
     drug_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
 
-    __table_args__ = (_allowed("drug_type", DrugType),)
+    __table_args__ = (allowed_values("drug_type", DrugType),)
 
 
 class CaseEvent(Model):
@@ -298,7 +292,7 @@ class DuplicatePair(Model):
     __table_args__ = (
         sa.UniqueConstraint("case_a_id", "case_b_id", name="uq_case_duplicates_pair"),
         sa.CheckConstraint("case_a_id < case_b_id", name="ordered_pair"),
-        _allowed("status", DuplicateStatus),
+        allowed_values("status", DuplicateStatus),
         sa.Index("ix_case_duplicates_status", "status"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ from caseapp.cases.models import (
 from caseapp.cases.validation import display_phone
 from caseapp.errors import ConflictError, FieldError, InvalidInputError
 from caseapp.extensions import db
-from caseapp.forms import show_field_error
+from caseapp.forms import Form, show_field_error
 from caseapp.users.models import Role
 from caseapp.workflow import services as workflow_services
 
@@ -350,51 +351,54 @@ def assign(code: str) -> ResponseReturnValue:
 @bp.route("/<code>/close", methods=("GET", "POST"))
 @authz.requires(authz.Action.APPROVE_STEPS)
 def close(code: str) -> ResponseReturnValue:
-    case = authz.get_case_or_404(code, authz.Action.APPROVE_STEPS)
-    if case.status == Status.CLOSED:
-        flash(_("Hồ sơ đã đóng."), "info")
-        return redirect(url_for("cases.detail", code=case.code))
     form = CloseForm()
-    if form.validate_on_submit():
-        try:
-            services.close_case(
-                case,
-                CloseReason(form.reason.data),
-                form.note.data or "",
-                actor=web.actor(),
-                context=web.audit_context(),
-            )
-        except FieldError as exc:
-            db.session.rollback()
-            show_field_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Đã đóng hồ sơ."), "success")
-            return redirect(url_for("cases.detail", code=case.code))
-    return render_template("cases/status.html", form=form, case=case, closing=True)
+    return _change_status(
+        code,
+        form,
+        closing=True,
+        perform=lambda case: services.close_case(
+            case,
+            CloseReason(form.reason.data),
+            form.note.data or "",
+            actor=web.actor(),
+            context=web.audit_context(),
+        ),
+    )
 
 
 @bp.route("/<code>/reopen", methods=("GET", "POST"))
 @authz.requires(authz.Action.APPROVE_STEPS)
 def reopen(code: str) -> ResponseReturnValue:
-    case = authz.get_case_or_404(code, authz.Action.APPROVE_STEPS)
-    if case.status == Status.OPEN:
-        flash(_("Hồ sơ đang mở."), "info")
-        return redirect(url_for("cases.detail", code=case.code))
     form = ReopenForm()
+    return _change_status(
+        code,
+        form,
+        closing=False,
+        perform=lambda case: services.reopen_case(
+            case, form.note.data or "", actor=web.actor(), context=web.audit_context()
+        ),
+    )
+
+
+def _change_status(
+    code: str, form: Form, *, closing: bool, perform: Callable[[Case], None]
+) -> ResponseReturnValue:
+    """Close or reopen a file with its reason (an officer's step)."""
+    case = authz.get_case_or_404(code, authz.Action.APPROVE_STEPS)
+    if (case.status == Status.CLOSED) == closing:
+        flash(_("Hồ sơ đã đóng.") if closing else _("Hồ sơ đang mở."), "info")
+        return redirect(url_for("cases.detail", code=case.code))
     if form.validate_on_submit():
         try:
-            services.reopen_case(
-                case, form.note.data or "", actor=web.actor(), context=web.audit_context()
-            )
+            perform(case)
         except FieldError as exc:
             db.session.rollback()
             show_field_error(form, exc)
         else:
             db.session.commit()
-            flash(_("Đã mở lại hồ sơ."), "success")
+            flash(_("Đã đóng hồ sơ.") if closing else _("Đã mở lại hồ sơ."), "success")
             return redirect(url_for("cases.detail", code=case.code))
-    return render_template("cases/status.html", form=form, case=case, closing=False)
+    return render_template("cases/status.html", form=form, case=case, closing=closing)
 
 
 @bp.route("/duplicates")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from caseapp.db import UTCDateTime, utcnow
+from caseapp.db import UTCDateTime, allowed_values, utcnow
 from caseapp.extensions import Model, db
 from caseapp.geo.models import Commune, FormerDistrict
 
@@ -49,11 +49,6 @@ user_communes = sa.Table(
 )
 
 
-def _enum_check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
-    allowed = ", ".join(f"'{v.value}'" for v in values)
-    return sa.CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
-
-
 class User(UserMixin, Model):
     __tablename__ = "users"
 
@@ -79,8 +74,8 @@ class User(UserMixin, Model):
     former_district: Mapped[FormerDistrict | None] = relationship()
 
     __table_args__ = (
-        _enum_check("role", Role),
-        _enum_check("scope_kind", ScopeKind),
+        allowed_values("role", Role),
+        allowed_values("scope_kind", ScopeKind),
         sa.CheckConstraint("locale IN ('vi', 'en')", name="locale_allowed"),
         # A former-district scope always names its district (and only that scope names one).
         sa.CheckConstraint(

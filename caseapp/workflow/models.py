@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.cases.models import DrugType
 from caseapp.crypto import EncryptedField
-from caseapp.db import UTCDateTime, utcnow
+from caseapp.db import UTCDateTime, allowed_values, utcnow
 from caseapp.extensions import Model
 from caseapp.users.models import User
 
@@ -156,12 +156,6 @@ STAGE_LABELS = {
 }
 
 
-def _allowed(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
-    return sa.CheckConstraint(
-        f"{column} IN ({', '.join(repr(v.value) for v in values)})", name=f"{column}_allowed"
-    )
-
-
 class _StepMixin:
     """Columns every step record has."""
 
@@ -184,9 +178,9 @@ class Screening(_StepMixin, Model):
     result: Mapped[str] = mapped_column(sa.String(16))
 
     __table_args__ = (
-        _allowed("source", ScreeningSource),
-        _allowed("method", ScreeningMethod),
-        _allowed("result", ScreeningResult),
+        allowed_values("source", ScreeningSource),
+        allowed_values("method", ScreeningMethod),
+        allowed_values("result", ScreeningResult),
     )
 
 
@@ -208,7 +202,10 @@ class CounsellingSession(_StepMixin, Model):
     topic: Mapped[str] = mapped_column(sa.String(24))
     counsellor: Mapped[str] = mapped_column(sa.String(TEXT_MAX))
 
-    __table_args__ = (_allowed("kind", CounsellingKind), _allowed("topic", CounsellingTopic))
+    __table_args__ = (
+        allowed_values("kind", CounsellingKind),
+        allowed_values("topic", CounsellingTopic),
+    )
 
 
 class RehabEpisode(_StepMixin, Model):
@@ -231,7 +228,7 @@ class RehabEpisode(_StepMixin, Model):
     rule_set: Mapped[RuleSet] = relationship(lazy="joined")
 
     __table_args__ = (
-        _allowed("form", RehabForm),
+        allowed_values("form", RehabForm),
         sa.CheckConstraint("stage BETWEEN 1 AND 5", name="stage_range"),
         sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="end_after_start"),
     )
@@ -416,8 +413,8 @@ class Schooling(_StepMixin, Model):
     result: Mapped[str] = mapped_column(sa.String(16))
 
     __table_args__ = (
-        _allowed("level", SchoolLevel),
-        _allowed("result", StudyResult),
+        allowed_values("level", SchoolLevel),
+        allowed_values("result", StudyResult),
         sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="end_after_start"),
     )
 
@@ -435,7 +432,7 @@ class VocationalTraining(_StepMixin, Model):
     certificate_number: Mapped[str | None] = mapped_column(sa.String(REFERENCE_MAX))
 
     __table_args__ = (
-        _allowed("result", StudyResult),
+        allowed_values("result", StudyResult),
         sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="end_after_start"),
     )
 
@@ -451,7 +448,7 @@ class Consent(_StepMixin, Model):
     withdrawn_on: Mapped[date | None] = mapped_column(sa.Date)
 
     __table_args__ = (
-        _allowed("purpose", ConsentPurpose),
+        allowed_values("purpose", ConsentPurpose),
         sa.CheckConstraint(
             "withdrawn_on IS NULL OR withdrawn_on >= given_on", name="withdrawn_after_given"
         ),
@@ -486,10 +483,10 @@ class JobPlacement(_StepMixin, Model):
     )
 
     __table_args__ = (
-        _allowed("sector", JobSector),
-        _allowed("employer_kind", EmployerKind),
-        _allowed("contract_type", ContractType),
-        _allowed("income_band", IncomeBand),
+        allowed_values("sector", JobSector),
+        allowed_values("employer_kind", EmployerKind),
+        allowed_values("contract_type", ContractType),
+        allowed_values("income_band", IncomeBand),
         sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="end_after_start"),
     )
 
@@ -539,8 +536,8 @@ class LoanReferral(_StepMixin, Model):
     amount_disbursed_vnd: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     __table_args__ = (
-        _allowed("programme", LoanProgramme),
-        _allowed("status", LoanStatus),
+        allowed_values("programme", LoanProgramme),
+        allowed_values("status", LoanStatus),
         sa.CheckConstraint("amount_requested_vnd > 0", name="requested_positive"),
         sa.CheckConstraint(
             "amount_approved_vnd IS NULL OR "
@@ -585,7 +582,7 @@ class RelapseSubstance(Model):
     )
     drug_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
 
-    __table_args__ = (_allowed("drug_type", DrugType),)
+    __table_args__ = (allowed_values("drug_type", DrugType),)
 
 
 class ReintegrationCertification(_StepMixin, Model):

@@ -57,8 +57,10 @@ def nav_link(page: Page, name: str) -> Locator:
 
 
 def open_menu_if_collapsed(page: Page) -> None:
+    # Let a navigation that is still under way finish, so the toggler looked at is this page's.
+    page.wait_for_load_state()
     toggler = page.get_by_role("button", name="Mở menu")
-    if toggler.is_visible() and toggler.get_attribute("aria-expanded") != "true":
+    if toggler.is_visible() and toggler.get_attribute("aria-expanded", timeout=30_000) != "true":
         toggler.click()
         expect(toggler).to_have_attribute("aria-expanded", "true")
 

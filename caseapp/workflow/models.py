@@ -222,6 +222,8 @@ class RehabEpisode(_StepMixin, Model):
     ended_on: Mapped[date | None] = mapped_column(sa.Date)
     outcome: Mapped[str | None] = mapped_column(sa.String(16))
     certificate_number: Mapped[str | None] = mapped_column(sa.String(REFERENCE_MAX))
+    # Who recorded the end: the officer who approves must be someone else (four eyes).
+    ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -246,6 +248,8 @@ class PostRehabPeriod(_StepMixin, Model):
     planned_end_on: Mapped[date] = mapped_column(sa.Date)
     ended_on: Mapped[date | None] = mapped_column(sa.Date)
     certificate_number: Mapped[str | None] = mapped_column(sa.String(REFERENCE_MAX))
+    # Who recorded the end: the officer who approves must be someone else (four eyes).
+    ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

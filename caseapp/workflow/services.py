@@ -567,6 +567,7 @@ def end_rehab(
     if errors:
         raise InvalidInputError(errors)
     episode.ended_on = ended_on
+    episode.ended_by_id = actor.id
     episode.outcome = outcome.value
     episode.certificate_number = (certificate_number or "").strip() or None
     _finish(case, "rehab_ended", actor, context, outcome=outcome.value)
@@ -582,6 +583,14 @@ def _earliest_completion(episode: RehabEpisode, rules: Rules) -> date | None:
     return add_months(episode.started_on, rules.voluntary_min_months)
 
 
+def _check_four_eyes(recorded_by: int | None, approver: User) -> None:
+    """Whoever recorded a completion cannot also approve it."""
+    if recorded_by is not None and recorded_by == approver.id:
+        raise InvalidInputError(
+            [FieldError(None, _("Người ghi kết quả không thể tự phê duyệt; cần cán bộ khác."))]
+        )
+
+
 def approve_rehab(
     case: Case, episode: RehabEpisode, *, actor: User, context: audit.AuditContext | None = None
 ) -> None:
@@ -591,6 +600,7 @@ def approve_rehab(
         raise InvalidInputError([FieldError(None, _("Không có gì cần phê duyệt."))])
     from caseapp.db import utcnow
 
+    _check_four_eyes(episode.ended_by_id, actor)
     episode.approved_by_id = actor.id
     episode.approved_at = utcnow()
     _finish(case, "rehab_approved", actor, context)
@@ -673,6 +683,7 @@ def end_post_rehab(
     if errors:
         raise InvalidInputError(errors)
     period.ended_on = ended_on
+    period.ended_by_id = actor.id
     period.certificate_number = certificate_number.strip()
     _finish(case, "post_rehab_ended", actor, context)
 
@@ -686,6 +697,7 @@ def approve_post_rehab(
         raise InvalidInputError([FieldError(None, _("Không có gì cần phê duyệt."))])
     from caseapp.db import utcnow
 
+    _check_four_eyes(period.ended_by_id, actor)
     period.approved_by_id = actor.id
     period.approved_at = utcnow()
     _finish(case, "post_rehab_approved", actor, context)

@@ -109,3 +109,38 @@ def test_no_approval_on_a_closed_case(new_case, worker, officer):
     with pytest.raises(InvalidInputError) as exc:
         services.approve_rehab(case, episode, actor=officer)
     assert "Hồ sơ đã đóng" in _messages(exc)
+
+
+def test_four_eyes_on_completions(new_case, officer):
+    """An officer who records a completion cannot approve it; another officer can."""
+    import uuid
+
+    from caseapp.extensions import db
+    from caseapp.users.models import Role, ScopeKind
+    from caseapp.users.services import UserInput, create_user
+
+    case = new_case(date(2000, 3, 1), intake=date(2024, 1, 10))
+    _addicted(case, officer, on=date(2024, 2, 2))
+    episode = services.start_rehab(
+        case, RehabStart(RehabForm.VOLUNTARY_FACILITY, date(2024, 3, 1), 6),
+        actor=officer, today=TODAY,
+    )  # fmt: skip
+    for _ in range(2):
+        services.advance_stage(case, episode, actor=officer)
+    services.end_rehab(
+        case, episode, ended_on=date(2024, 9, 1), outcome=RehabOutcome.COMPLETED,
+        certificate_number="GCN", actor=officer, today=TODAY,
+    )  # fmt: skip
+    with pytest.raises(InvalidInputError) as exc:
+        services.approve_rehab(case, episode, actor=officer)
+    assert "không thể tự phê duyệt" in _messages(exc)
+    from flask import current_app
+
+    other, _ = create_user(
+        current_app.extensions["caseapp.settings"],
+        UserInput(f"o{uuid.uuid4().hex[:6]}", "Cán bộ khác", Role.OFFICER, ScopeKind.PROVINCE),
+        actor=None,
+    )
+    db.session.flush()
+    services.approve_rehab(case, episode, actor=other)
+    assert episode.approved_by_id == other.id

@@ -26,6 +26,8 @@ def synthetic_case(rng: random.Random, commune_code: int, today: date) -> CaseDa
     born = intake - timedelta(days=rng.randint(13 * 365, 29 * 365))
     century_digit = (0 if born.year < 2000 else 2) + (1 if sex is Sex.FEMALE else 0)
     cccd = f"034{century_digit}{born.year % 100:02d}{rng.randint(0, 999_999):06d}"
+    age = intake.year - born.year - ((intake.month, intake.day) < (born.month, born.day))
+    minor = age < 18  # minors have a legal representative on file, as the form requires
     return CaseData(
         full_name=f"{rng.choice(FAMILY)} {rng.choice(MIDDLE[sex])} {rng.choice(GIVEN)}",
         date_of_birth=born,
@@ -33,12 +35,15 @@ def synthetic_case(rng: random.Random, commune_code: int, today: date) -> CaseDa
         national_id=cccd,
         phone=f"+849{rng.randint(10_000_000, 99_999_999)}",
         address=f"Thôn {rng.randint(1, 12)}",
-        guardian_name=None,
-        guardian_relation=None,
+        guardian_name=f"{rng.choice(FAMILY)} Thị {rng.choice(GIVEN)}" if minor else None,
+        guardian_relation="Mẹ" if minor else None,
         guardian_phone=None,
         notes=None,
         commune_code=commune_code,
-        category=rng.choice(list(Category)),
+        # Categories a file is opened with; rehab categories come from recorded steps.
+        category=rng.choice(
+            [Category.USER, Category.USER, Category.ADDICTED, Category.POST_PRISON]
+        ),
         education=rng.choice(list(Education)),
         occupation=rng.choice(list(Occupation)),
         drug_types=rng.sample(list(DrugType), k=rng.randint(1, 2)),

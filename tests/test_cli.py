@@ -168,6 +168,8 @@ def test_synthetic_cases_are_encrypted_and_readable(tmp_path):
         assert len(cases) == 60
         assert all(12 <= c.age_on(c.intake_on) <= 30 for c in cases)
         assert all(c.full_name and c.national_id for c in cases)
+        assert all(c.guardian_name for c in cases if c.age_on(c.intake_on) < 18)
+        assert {c.category for c in cases} <= {"user", "addicted", "post_prison"}
         raw = db.session.execute(sa.text("SELECT full_name_ct FROM cases")).scalars().all()
         assert all(value.startswith("v1.") for value in raw)
         db.session.remove()

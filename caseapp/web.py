@@ -7,6 +7,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 from flask import Flask, current_app, g, has_request_context, render_template, request, session
@@ -232,6 +233,11 @@ def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
         frames,
     )
     return render_error(500)
+
+
+def today() -> date:
+    """Today in the deployment's time zone (Asia/Ho_Chi_Minh): the day dates are checked against."""
+    return datetime.now(ZoneInfo(settings().TIMEZONE)).date()
 
 
 def format_day(value: date | datetime | None) -> str:

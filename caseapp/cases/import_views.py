@@ -9,9 +9,6 @@ as a page of the case list, and no state outlives the request.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -46,11 +43,6 @@ class ImportForm(Form):
     report = SubmitField(_l("Tải báo cáo lỗi (CSV)"))
 
 
-def _today() -> date:
-    """Today in the deployment's time zone (Asia/Ho_Chi_Minh)."""
-    return datetime.now(ZoneInfo(web.settings().TIMEZONE)).date()
-
-
 def _download(content: bytes, filename: str, mimetype: str) -> Response:
     return Response(
         content,
@@ -72,7 +64,9 @@ def upload() -> ResponseReturnValue:
             content = storage.stream.read(importer.MAX_BYTES + 1)
         finally:
             storage.close()  # a large upload is spooled to a temporary file: release it now
-        checked = importer.check_file(storage.filename or "", content, actor=user, today=_today())
+        checked = importer.check_file(
+            storage.filename or "", content, actor=user, today=web.today()
+        )
         if mode == "import" and checked.ok:
             imported = importer.import_cases(checked, actor=user, context=web.audit_context())
             importer.record_attempt(

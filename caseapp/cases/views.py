@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -42,11 +40,6 @@ from caseapp.workflow import services as workflow_services
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 
-def _today() -> date:
-    """Today in the deployment's time zone (Asia/Ho_Chi_Minh)."""
-    return datetime.now(ZoneInfo(web.settings().TIMEZONE)).date()
-
-
 def _case_form(case: Case | None = None) -> CaseForm:
     user = web.actor()
     communes = queries.communes_for_choice(user)
@@ -54,7 +47,7 @@ def _case_form(case: Case | None = None) -> CaseForm:
     form.set_choices(communes, queries.workers_for([c.code for c in communes]))
     if request.method == "GET":
         if case is None:
-            form.intake_on.data = web.format_day(_today())
+            form.intake_on.data = web.format_day(web.today())
             form.commune_code.data = communes[0].code if len(communes) == 1 else None
             form.assigned_worker_id.data = user.id if user.role == Role.WORKER else None
         else:
@@ -108,7 +101,7 @@ def index() -> ResponseReturnValue:
         status=Status(form.status.data) if form.status.data in set(Status) else None,
         commune_code=form.commune.data,
         worker_id=form.worker.data,
-        overdue_on=_today() if form.overdue.data == "1" else None,
+        overdue_on=web.today() if form.overdue.data == "1" else None,
     )
     page = web.page_arg()
     pagination = queries.list_cases(user, filters, page=page, per_page=web.settings().PAGE_SIZE)
@@ -117,7 +110,7 @@ def index() -> ResponseReturnValue:
         pagination=pagination,
         form=form,
         search_form=SearchForm(),
-        today=_today(),
+        today=web.today(),
         names_visible=_names_visible,
         args={k: v for k, v in request.args.items() if k != "page"},
     )
@@ -161,7 +154,7 @@ def search() -> ResponseReturnValue:
         form=form,
         results=results,
         kind=kind,
-        today=_today(),
+        today=web.today(),
         names_visible=_names_visible,
     )
     if kind is not None:
@@ -186,7 +179,7 @@ def create() -> ResponseReturnValue:
     form = _case_form()
     if form.validate_on_submit():
         try:
-            data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
+            data = services.check_input(form.to_input(), actor=web.actor(), today=web.today())
             case, _duplicates = services.create_case(
                 data, actor=web.actor(), context=web.audit_context()
             )
@@ -210,7 +203,7 @@ def detail(code: str) -> ResponseReturnValue:
     html = render_template(
         "cases/detail.html",
         case=case,
-        today=_today(),
+        today=web.today(),
         timeline=queries.timeline(case),
         viewers=queries.viewers(case) if officer_tools else [],
         duplicate=queries.has_open_duplicate(case),
@@ -218,7 +211,7 @@ def detail(code: str) -> ResponseReturnValue:
         assign_form=_assign_form(case) if officer_tools else None,
         display_phone=display_phone,
         steps=steps,
-        next_steps=workflow_services.next_steps(case, steps, _today()),
+        next_steps=workflow_services.next_steps(case, steps, web.today()),
     )
     case_id = case.id
     audit.record("case_viewed", actor=user, target_type="case", target_id=case_id,
@@ -253,7 +246,7 @@ def edit(code: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         loaded = web.small_int(form.version.data, default=-1) or -1
         try:
-            data = services.check_input(form.to_input(), actor=web.actor(), today=_today())
+            data = services.check_input(form.to_input(), actor=web.actor(), today=web.today())
             changed = services.update_case(
                 case,
                 data,
@@ -405,7 +398,7 @@ def _change_status(
 @authz.requires(authz.Action.REASSIGN_CASES)
 def duplicates() -> ResponseReturnValue:
     pairs = queries.open_duplicates(web.actor())
-    return render_template("cases/duplicates.html", pairs=pairs, today=_today())
+    return render_template("cases/duplicates.html", pairs=pairs, today=web.today())
 
 
 @bp.route("/duplicates/<id:pair_id>", methods=("POST",))

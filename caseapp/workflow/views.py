@@ -15,7 +15,6 @@ from wtforms import Field
 
 from caseapp import audit, authz, web
 from caseapp.cases.models import Case, DrugType, Status
-from caseapp.cases.views import _today
 from caseapp.errors import FieldError, InvalidInputError
 from caseapp.extensions import db
 from caseapp.forms import Form, show_field_error
@@ -143,7 +142,7 @@ def screening(code: str) -> ResponseReturnValue:
             method=ScreeningMethod(form.method.data),
             result=ScreeningResult(form.result.data),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -164,7 +163,7 @@ def determination(code: str) -> ResponseReturnValue:
             is_addicted=form.is_addicted.data == "yes",
             form_reference=form.form_reference.data,
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -185,7 +184,7 @@ def counselling(code: str) -> ResponseReturnValue:
             topic=CounsellingTopic(form.topic.data),
             counsellor=form.counsellor.data or "",
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -210,7 +209,7 @@ def rehab(code: str) -> ResponseReturnValue:
                 representative_consent=bool(form.representative_consent.data),
             ),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -246,7 +245,7 @@ def end_rehab(code: str, episode_id: int) -> ResponseReturnValue:
             outcome=RehabOutcome(form.outcome.data),
             certificate_number=form.certificate_number.data,
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _episode(case, episode_id),
@@ -265,7 +264,7 @@ def post_rehab(code: str) -> ResponseReturnValue:
             case,
             started_on=_day(form.started_on),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -290,7 +289,7 @@ def end_post_rehab(code: str, period_id: int) -> ResponseReturnValue:
             ended_on=_day(form.ended_on),
             certificate_number=form.certificate_number.data or "",
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         )
 
@@ -325,7 +324,7 @@ def schooling(code: str) -> ResponseReturnValue:
             ended_on=form.ended_on.data,
             result=StudyResult(form.result.data),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -345,7 +344,7 @@ def end_schooling(code: str, schooling_id: int) -> ResponseReturnValue:
             ended_on=_day(form.ended_on),
             result=StudyResult(form.result.data),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(Schooling, case, schooling_id),
@@ -369,7 +368,7 @@ def training(code: str) -> ResponseReturnValue:
             result=StudyResult(form.result.data),
             certificate_number=form.certificate_number.data,
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -390,7 +389,7 @@ def end_training(code: str, training_id: int) -> ResponseReturnValue:
             result=StudyResult(form.result.data),
             certificate_number=form.certificate_number.data,
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(VocationalTraining, case, training_id),
@@ -417,7 +416,7 @@ def job(code: str) -> ResponseReturnValue:
                 employer_contacted=bool(form.employer_contacted.data),
             ),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -436,7 +435,7 @@ def end_job(code: str, job_id: int) -> ResponseReturnValue:
             _owned(JobPlacement, case, job_id),
             ended_on=_day(form.ended_on),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(JobPlacement, case, job_id),
@@ -457,7 +456,7 @@ def job_check(code: str, job_id: int) -> ResponseReturnValue:
             checked_on=_day(form.checked_on),
             still_employed=form.still_employed.data == "yes",
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(JobPlacement, case, job_id),
@@ -478,7 +477,7 @@ def consent(code: str) -> ResponseReturnValue:
             given_on=_day(form.given_on),
             with_representative=bool(form.with_representative.data),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -497,7 +496,7 @@ def withdraw_consent(code: str, consent_id: int) -> ResponseReturnValue:
             _owned(Consent, case, consent_id),
             withdrawn_on=_day(form.withdrawn_on),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(Consent, case, consent_id),
@@ -519,7 +518,7 @@ def loan(code: str) -> ResponseReturnValue:
             amount_requested_vnd=form.amount_requested_vnd.data or 0,
             on_police_list=bool(form.on_police_list.data),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -553,7 +552,7 @@ def loan_step(code: str, loan_id: int, status: str) -> ResponseReturnValue:
             dated_on=_day(form.dated_on),
             amount_vnd=form.amount_vnd.data if isinstance(form, LoanAmountForm) else None,
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         check=lambda case: _owned(LoanReferral, case, loan_id),
@@ -573,7 +572,7 @@ def relapse(code: str) -> ResponseReturnValue:
             relapsed_on=_day(form.relapsed_on),
             substances=[DrugType(d) for d in form.substances.data or []],
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
     )
@@ -584,7 +583,7 @@ def relapse(code: str) -> ResponseReturnValue:
 def reintegration(code: str) -> ResponseReturnValue:
     form = ReintegrationForm()
     if request.method == "GET":
-        form.certified_on.data = _today()
+        form.certified_on.data = web.today()
     return _step(
         code,
         form,
@@ -593,7 +592,7 @@ def reintegration(code: str) -> ResponseReturnValue:
             case,
             certified_on=_day(form.certified_on),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         ),
         action=authz.Action.APPROVE_STEPS,
@@ -603,7 +602,7 @@ def reintegration(code: str) -> ResponseReturnValue:
 
 def _stable_job_summary(case: Case) -> list[str]:
     """What the stable-job rule finds today, shown above the certification form."""
-    found = services.stable_job_on(case, _today())
+    found = services.stable_job_on(case, web.today())
     if found is None:
         return [_("Không có bộ quy định nào áp dụng cho ngày này.")]
     if found.met:
@@ -612,7 +611,7 @@ def _stable_job_summary(case: Case) -> list[str]:
                 "Đủ điều kiện việc làm ổn định: đã xác nhận còn làm việc liên tục %(months)d "
                 "tháng (từ %(since)s), không tái nghiện.",
                 months=found.months,
-                since=services.format_day(found.since or _today()),
+                since=services.format_day(found.since or web.today()),
             )
         ]
     return found.reasons()
@@ -648,7 +647,7 @@ def approvals() -> ResponseReturnValue:
         "workflow/approvals.html",
         episodes=episodes,
         periods=periods,
-        ready=support.ready_for_reintegration(visible, _today()),
+        ready=support.ready_for_reintegration(visible, web.today()),
         form=ConfirmForm(),
     )
 
@@ -687,9 +686,9 @@ def approve_reintegration(code: str) -> ResponseReturnValue:
     return _approve(
         lambda: support.certify_reintegration(
             case,
-            certified_on=_today(),
+            certified_on=web.today(),
             actor=web.actor(),
-            today=_today(),
+            today=web.today(),
             context=web.audit_context(),
         )
     )

@@ -69,19 +69,25 @@ def test_rehab_not_before_the_determination(new_case, worker):
     assert "sau ngày xác định tình trạng nghiện" in _messages(exc)
 
 
-def test_post_rehab_ends_at_its_planned_end(new_case, worker, officer):
+def _completed_voluntary_rehab(new_case, actor):
+    """An adult's six-month voluntary episode (03/2024–09/2024), ended as completed by ``actor``."""
     case = new_case(date(2000, 3, 1), intake=date(2024, 1, 10))
-    _addicted(case, worker, on=date(2024, 2, 2))
+    _addicted(case, actor, on=date(2024, 2, 2))
     episode = services.start_rehab(
         case, RehabStart(RehabForm.VOLUNTARY_FACILITY, date(2024, 3, 1), 6),
-        actor=worker, today=TODAY,
+        actor=actor, today=TODAY,
     )  # fmt: skip
     for _ in range(2):
-        services.advance_stage(case, episode, actor=worker)
+        services.advance_stage(case, episode, actor=actor)
     services.end_rehab(
         case, episode, ended_on=date(2024, 9, 1), outcome=RehabOutcome.COMPLETED,
-        certificate_number="GCN", actor=worker, today=TODAY,
+        certificate_number="GCN", actor=actor, today=TODAY,
     )  # fmt: skip
+    return case, episode
+
+
+def test_post_rehab_ends_at_its_planned_end(new_case, worker, officer):
+    case, episode = _completed_voluntary_rehab(new_case, worker)
     services.approve_rehab(case, episode, actor=officer)
     period = services.start_post_rehab(case, started_on=date(2024, 9, 2), actor=worker, today=TODAY)
     with pytest.raises(InvalidInputError) as exc:
@@ -93,18 +99,7 @@ def test_post_rehab_ends_at_its_planned_end(new_case, worker, officer):
 
 
 def test_no_approval_on_a_closed_case(new_case, worker, officer):
-    case = new_case(date(2000, 3, 1), intake=date(2024, 1, 10))
-    _addicted(case, worker, on=date(2024, 2, 2))
-    episode = services.start_rehab(
-        case, RehabStart(RehabForm.VOLUNTARY_FACILITY, date(2024, 3, 1), 6),
-        actor=worker, today=TODAY,
-    )  # fmt: skip
-    for _ in range(2):
-        services.advance_stage(case, episode, actor=worker)
-    services.end_rehab(
-        case, episode, ended_on=date(2024, 9, 1), outcome=RehabOutcome.COMPLETED,
-        certificate_number="GCN", actor=worker, today=TODAY,
-    )  # fmt: skip
+    case, episode = _completed_voluntary_rehab(new_case, worker)
     close_case(case, CloseReason.MOVED_AWAY, "", actor=officer)
     with pytest.raises(InvalidInputError) as exc:
         services.approve_rehab(case, episode, actor=officer)
@@ -119,18 +114,7 @@ def test_four_eyes_on_completions(new_case, officer):
     from caseapp.users.models import Role, ScopeKind
     from caseapp.users.services import UserInput, create_user
 
-    case = new_case(date(2000, 3, 1), intake=date(2024, 1, 10))
-    _addicted(case, officer, on=date(2024, 2, 2))
-    episode = services.start_rehab(
-        case, RehabStart(RehabForm.VOLUNTARY_FACILITY, date(2024, 3, 1), 6),
-        actor=officer, today=TODAY,
-    )  # fmt: skip
-    for _ in range(2):
-        services.advance_stage(case, episode, actor=officer)
-    services.end_rehab(
-        case, episode, ended_on=date(2024, 9, 1), outcome=RehabOutcome.COMPLETED,
-        certificate_number="GCN", actor=officer, today=TODAY,
-    )  # fmt: skip
+    case, episode = _completed_voluntary_rehab(new_case, officer)
     with pytest.raises(InvalidInputError) as exc:
         services.approve_rehab(case, episode, actor=officer)
     assert "không thể tự phê duyệt" in _messages(exc)

@@ -70,7 +70,9 @@ def create_app(
     from caseapp.auth.views import bp as auth_bp
     from caseapp.cases.import_views import bp as imports_bp
     from caseapp.cases.views import bp as cases_bp
+    from caseapp.followups.views import bp as followups_bp
     from caseapp.main.views import bp as main_bp
+    from caseapp.scheduler.views import bp as scheduler_bp
     from caseapp.workflow.views import bp as workflow_bp
 
     app.register_blueprint(main_bp)
@@ -79,6 +81,8 @@ def create_app(
     app.register_blueprint(cases_bp)
     app.register_blueprint(workflow_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(followups_bp)
+    app.register_blueprint(scheduler_bp)
     return app
 
 

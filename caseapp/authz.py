@@ -36,6 +36,8 @@ class Action(StrEnum):
     MANAGE_COMMUNES = "manage_communes"
     MANAGE_KEYS = "manage_keys"
     MANAGE_RULES = "manage_rules"
+    CHASE_FOLLOW_UPS = "chase_follow_ups"  # the officer's overdue view
+    VIEW_SYSTEM_STATUS = "view_system_status"  # the scheduler's heartbeat, the outbox
 
 
 _CASEWORK = frozenset({Action.VIEW_CASES, Action.EDIT_CASES, Action.VIEW_IDENTITIES})
@@ -48,6 +50,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.APPROVE_STEPS,
             Action.REASSIGN_CASES,
             Action.VIEW_INDICATORS,
+            Action.CHASE_FOLLOW_UPS,
         }
     )
     | _CASEWORK,
@@ -61,6 +64,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_COMMUNES,
             Action.MANAGE_KEYS,
             Action.MANAGE_RULES,
+            Action.VIEW_SYSTEM_STATUS,
         }
     ),
 }

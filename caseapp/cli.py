@@ -178,7 +178,14 @@ def _is_loopback(host: str) -> bool:
     show_default="PORT or 5000",
 )
 @click.option("--threads", type=int, default=8, show_default=True)
-def serve(host: str, port: int, threads: int) -> None:
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduler in this process (the embedded single-process mode). With a "
+    "separate `caseapp scheduler` process, this one stays idle: only one leads.",
+)
+def serve(host: str, port: int, threads: int, scheduler: bool) -> None:
     """Serve the web application with waitress."""
     from waitress import serve as waitress_serve  # type: ignore[import-untyped,unused-ignore]
 
@@ -188,8 +195,56 @@ def serve(host: str, port: int, threads: int) -> None:
             f"LOCAL_HTTP (plain HTTP, cookies without Secure) is only for 127.0.0.1; {host} would "
             "expose sign-ins to the network. Serve behind a TLS proxy instead (see README)."
         )
+    if scheduler:
+        from caseapp.scheduler.runner import start_background
+
+        background, _leader = start_background(app)
+        click.echo("Scheduler: running in this process (follow-up sweep, digests, snapshot).")
     click.echo(f"CaseApp: http://{host}:{port}/  (Ctrl+C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="CaseApp")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="CaseApp")
+    finally:
+        if scheduler:
+            background.shutdown(wait=False)
+            _leader.lock.release()
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler: the one process that sweeps follow-ups, sends digests and takes the
+    nightly snapshot. A second one started against the same database stays idle."""
+    from caseapp.scheduler.runner import run_forever
+
+    app = _app()
+    click.echo("CaseApp scheduler started (Ctrl+C to stop).")
+    run_forever(app)
+
+
+@main.command("run-job")
+@click.argument("name", type=click.Choice(["sweep", "snapshot", "digest", "outbox"]))
+def run_job_command(name: str) -> None:
+    """Run one scheduler job now, whatever the time (for operators)."""
+    from caseapp.extensions import db
+    from caseapp.scheduler import jobs
+    from caseapp.scheduler.leader import LeaderLock
+    from caseapp.scheduler.models import JobRun
+
+    app = _app()
+    with app.app_context():
+        lock = LeaderLock(db.engine, holder=f"run-job:{os.getpid()}")
+        if not lock.acquire():
+            raise click.ClickException(
+                "Another scheduler holds the lock: it runs the jobs (see Administration → "
+                "Scheduler). Stop it first to run a job by hand."
+            )
+        try:
+            jobs.run_job(app, name, force=True)
+            run = db.session.get(JobRun, name)
+        finally:
+            lock.release()
+        if run is None or not run.ok:
+            raise click.ClickException(f"{name} failed: {run.error if run else 'no run'}")
+        click.echo(f"{name}: {run.summary}")
 
 
 @main.command("create-user")

@@ -48,6 +48,17 @@ class Settings:
     ARGON2_PARALLELISM: int = 4
     MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
     PAGE_SIZE: int = 50
+    # E-mail digests: sent only when SMTP_HOST is set. SMTP_SECURITY: "starttls", "ssl" or "none"
+    # (plain SMTP: only to a relay on the same machine or network).
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 587
+    SMTP_SECURITY: str = "starttls"
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_TIMEOUT_SECONDS: int = 15
+    MAIL_FROM: str = ""
+    # The address users reach CaseApp at, for the link in e-mails (optional).
+    BASE_URL: str = ""
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -130,6 +141,10 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
     settings = replace(defaults, **values, EXTRA=extra)
     if settings.ENV not in {"production", "development"}:
         raise ConfigError(f"ENV must be 'production' or 'development', not {settings.ENV!r}.")
+    if settings.SMTP_SECURITY not in {"starttls", "ssl", "none"}:
+        raise ConfigError(
+            f"SMTP_SECURITY must be 'starttls', 'ssl' or 'none', not {settings.SMTP_SECURITY!r}."
+        )
     if not settings.SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "

@@ -71,14 +71,17 @@ class NavItem:
 # The menu: each entry shows only to those the policy lets through to its endpoint.
 NAV_ITEMS = (
     NavItem("main.index", _l("Trang chủ")),
+    NavItem("followups.todo", _l("Việc cần làm")),
     NavItem("cases.index", _l("Hồ sơ")),
     NavItem("cases.create", _l("Mở hồ sơ mới")),
     NavItem("cases.duplicates", _l("Hồ sơ có thể trùng")),
     NavItem("workflow.approvals", _l("Chờ phê duyệt")),
+    NavItem("followups.overdue", _l("Theo dõi quá hạn")),
     NavItem("admin.users", _l("Tài khoản")),
     NavItem("admin.communes", _l("Xã, phường")),
     NavItem("workflow.rule_sets", _l("Quy định")),
     NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
+    NavItem("scheduler.status", _l("Lịch chạy tự động")),
 )
 
 
@@ -268,10 +271,20 @@ def _nav() -> list[NavItem]:
     return items
 
 
+def _unread() -> int:
+    """The bell's count: unread reminders (one query per page, for people who get them)."""
+    if not authz.can(current_user, authz.Action.EDIT_CASES):
+        return 0
+    from caseapp.followups.queries import unread_count  # a feature's query, used by the layout
+
+    return unread_count(current_user)
+
+
 def _template_context() -> dict[str, Any]:
     return {
         "current_locale": str(get_locale() or "vi"),
         "nav_items": _nav() if current_user.is_authenticated else [],
+        "unread_reminders": _unread() if current_user.is_authenticated else 0,
         "role_labels": ROLE_LABELS,
         "scope_labels": SCOPE_LABELS,
         "locale_labels": LOCALE_LABELS,

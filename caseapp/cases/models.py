@@ -337,6 +337,10 @@ EVENT_LABELS = {
     "loan_disbursed": _l("Giải ngân khoản vay"),
     "relapse": _l("Tái nghiện, tái sử dụng"),
     "reintegration_certified": _l("Chứng nhận tái hòa nhập cộng đồng"),
+    "follow_up_recorded": _l("Ghi kết quả lần theo dõi"),
+    "follow_up_rescheduled": _l("Hẹn lại lần theo dõi"),
+    "follow_up_added": _l("Đặt lịch hẹn theo dõi"),
+    "follow_up_cancelled": _l("Hủy lịch hẹn theo dõi"),
 }
 FIELD_LABELS = {
     "full_name": _l("Họ và tên"),

@@ -449,6 +449,9 @@ def transfer_case(
     previous = case.commune_code
     case.commune_code = commune.code
     case.assigned_worker_id = None
+    from caseapp.followups import plans  # follow-ups build on case files
+
+    plans.note_transfer(case, actor)
     db.session.flush()
     record_event(case, "transferred", actor=actor, from_commune=previous, to_commune=commune.code)
     audit.record(
@@ -479,6 +482,9 @@ def close_case(
     case.close_reason = reason.value
     case.closed_at = utcnow()
     case.next_due_on = None
+    from caseapp.followups import plans  # follow-ups build on case files
+
+    plans.sync_case(case, None, actor=actor)
     db.session.flush()
     record_event(case, "closed", actor=actor, reason=reason.value)
     audit.record(
@@ -503,9 +509,12 @@ def reopen_case(
     case.status = Status.OPEN.value
     case.close_reason = None
     case.closed_at = None
-    from caseapp.workflow.services import refresh_next_due  # the workflow builds on case files
+    from caseapp.followups import plans  # the workflow and follow-ups build on case files
+    from caseapp.workflow.services import load_steps, refresh_next_due
 
-    refresh_next_due(case)
+    steps = load_steps(case)
+    plans.sync_case(case, steps, actor=actor)
+    refresh_next_due(case, steps)
     db.session.flush()
     record_event(case, "reopened", actor=actor)
     audit.record(
@@ -546,6 +555,10 @@ def resolve_duplicate(
         other.status = Status.CLOSED.value
         other.close_reason = CloseReason.MERGED.value
         other.closed_at = utcnow()
+        other.next_due_on = None
+        from caseapp.followups import plans  # follow-ups build on case files
+
+        plans.sync_case(other, None, actor=actor)
     db.session.flush()
     record_event(merge_into, "merged", actor=actor, absorbed=other.code)
     record_event(other, "merged_into", actor=actor, kept=merge_into.code)

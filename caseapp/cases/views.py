@@ -33,9 +33,19 @@ from caseapp.cases.models import (
 from caseapp.cases.validation import display_phone
 from caseapp.errors import ConflictError, FieldError, InvalidInputError
 from caseapp.extensions import db
+from caseapp.followups import queries as followup_queries
+from caseapp.followups.models import KIND_LABELS as FOLLOW_UP_KIND_LABELS
+from caseapp.followups.models import OUTCOME_LABELS as FOLLOW_UP_OUTCOME_LABELS
+from caseapp.followups.models import STATUS_LABELS as FOLLOW_UP_STATUS_LABELS
 from caseapp.forms import Form, show_field_error
 from caseapp.users.models import Role
 from caseapp.workflow import services as workflow_services
+
+followup_labels = {
+    "follow_up_kind_labels": FOLLOW_UP_KIND_LABELS,
+    "follow_up_status_labels": FOLLOW_UP_STATUS_LABELS,
+    "follow_up_outcome_labels": FOLLOW_UP_OUTCOME_LABELS,
+}
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -212,6 +222,8 @@ def detail(code: str) -> ResponseReturnValue:
         display_phone=display_phone,
         steps=steps,
         next_steps=workflow_services.next_steps(case, steps, web.today()),
+        follow_ups=followup_queries.case_follow_ups(case),
+        **followup_labels,
     )
     case_id = case.id
     audit.record("case_viewed", actor=user, target_type="case", target_id=case_id,

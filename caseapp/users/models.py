@@ -63,6 +63,8 @@ class User(UserMixin, Model):
     must_change_password: Mapped[bool] = mapped_column(default=True)
     is_enabled: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(sa.String(8), default="vi")
+    # A daily e-mail of the follow-ups due and overdue (case codes and counts only).
+    wants_digest: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

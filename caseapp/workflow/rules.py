@@ -38,6 +38,40 @@ PARAMS: dict[str, Any] = {  # name -> label (lazy: shown in the user's language)
     "loan_window_years": _l("Vay vốn: trong vòng (năm) kể từ quyết định quản lý sau cai"),
     "loan_max_vnd": _l("Vay vốn: mức tối đa (đồng)"),
     "stable_job_months": _l("Việc làm ổn định: số tháng liên tục được xác nhận"),
+    "stable_job_max_gap_days": _l(
+        "Việc làm ổn định: hai lần xác nhận cách nhau tối đa (ngày), quá thì tính lại"
+    ),
+    # Follow-up plans (lần theo dõi): what each transition schedules.
+    "followup_rehab_days": _l("Theo dõi cai nghiện tại cộng đồng: mỗi (ngày)"),
+    "followup_methadone_months": _l("Theo dõi điều trị methadone: mỗi (tháng)"),
+    "followup_post_rehab_months": _l("Theo dõi quản lý sau cai: mỗi (tháng)"),
+    "followup_job_first_months": _l("Xác nhận còn làm việc: lần 1 sau (tháng), 0 = không"),
+    "followup_job_second_months": _l("Xác nhận còn làm việc: lần 2 sau (tháng), 0 = không"),
+    "followup_job_third_months": _l("Xác nhận còn làm việc: lần 3 sau (tháng), 0 = không"),
+    "followup_loan_days": _l("Kiểm tra kết quả giới thiệu vay vốn sau (ngày)"),
+    "followup_escalate_after_days": _l("Báo cán bộ phụ trách khi lần theo dõi quá hạn (ngày)"),
+}
+
+# Intervals that cannot be zero (a plan repeating every 0 days never ends).
+POSITIVE_PARAMS = (
+    "followup_rehab_days",
+    "followup_methadone_months",
+    "followup_post_rehab_months",
+    "stable_job_max_gap_days",
+)
+
+# Parameters added after the first rule sets were written: decisions recorded before then carry
+# snapshots without them, and read them as these values (the plan in force at the time).
+ADDED_DEFAULTS: dict[str, int] = {
+    "stable_job_max_gap_days": 105,
+    "followup_rehab_days": 14,
+    "followup_methadone_months": 1,
+    "followup_post_rehab_months": 1,
+    "followup_job_first_months": 1,
+    "followup_job_second_months": 3,
+    "followup_job_third_months": 6,
+    "followup_loan_days": 30,
+    "followup_escalate_after_days": 7,
 }
 
 
@@ -63,13 +97,32 @@ class Rules:
     loan_window_years: int
     loan_max_vnd: int
     stable_job_months: int
+    stable_job_max_gap_days: int
+    followup_rehab_days: int
+    followup_methadone_months: int
+    followup_post_rehab_months: int
+    followup_job_first_months: int
+    followup_job_second_months: int
+    followup_job_third_months: int
+    followup_loan_days: int
+    followup_escalate_after_days: int
+
+    @property
+    def job_check_months(self) -> tuple[int, ...]:
+        """The months after a job's start when a follow-up asks "still employed?"."""
+        months = (
+            self.followup_job_first_months,
+            self.followup_job_second_months,
+            self.followup_job_third_months,
+        )
+        return tuple(sorted({m for m in months if m > 0}))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Rules:
         """Typed rules; raises ValueError naming a missing or non-integer parameter."""
         values = {}
         for item in fields(cls):
-            raw = params.get(item.name)
+            raw = params.get(item.name, ADDED_DEFAULTS.get(item.name))
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
                 raise ValueError(item.name)
             values[item.name] = raw
@@ -81,6 +134,9 @@ class Rules:
         ):
             if values[low] > values[high]:
                 raise ValueError(low)
+        for name in POSITIVE_PARAMS:
+            if values[name] < 1:
+                raise ValueError(name)
         return rules
 
 
@@ -113,6 +169,7 @@ REGIME_2021 = {
         "loan_window_years": 10,
         "loan_max_vnd": 200_000_000,
         "stable_job_months": 6,
+        **ADDED_DEFAULTS,
     },
 }
 REGIME_2025 = {

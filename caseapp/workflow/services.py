@@ -8,10 +8,8 @@ entry and an audit row. Services flush; the request commits once.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -19,8 +17,12 @@ from flask_babel import gettext as _
 from caseapp import audit, authz
 from caseapp.cases.models import Case, Category, Phase, Status
 from caseapp.cases.services import ADULT_AGE, record_event
+from caseapp.dates import add_months, add_working_days, local_day
 from caseapp.errors import FieldError, InvalidInputError
 from caseapp.extensions import db
+from caseapp.followups import plans
+from caseapp.followups.models import FollowUp
+from caseapp.followups.models import Status as FollowUpStatus
 from caseapp.users.models import User
 from caseapp.workflow.models import (
     SCHOOLING_MIN_AGE,
@@ -50,23 +52,6 @@ from caseapp.workflow.models import (
 from caseapp.workflow.rules import Rules
 
 FINAL_STAGE = 5
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")  # due dates are days in the communes' time zone
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day when it has no such day)."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def add_working_days(day: date, count: int) -> date:
-    """``count`` working days (Monday–Friday) after ``day``."""
-    while count > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            count -= 1
-    return day
 
 
 def rule_set_on(day: date) -> RuleSet:
@@ -246,6 +231,7 @@ def _finish(
 ) -> None:
     steps = load_steps(case)
     derive(case, steps)
+    plans.sync_case(case, steps, actor=actor)
     refresh_next_due(case, steps)
     db.session.flush()
     record_event(case, kind, actor=actor, **details)
@@ -716,12 +702,21 @@ class NextStep:
 
 
 def refresh_next_due(case: Case, steps: CaseSteps | None = None) -> None:
-    """Store the earliest due date of the case's next steps (the lists sort and filter on it)."""
+    """Store the earliest due date of the case's next steps and pending follow-ups (the lists
+    sort and filter on it)."""
     if case.status != Status.OPEN:
         case.next_due_on = None
         return
-    today = datetime.now(VIETNAM).date()
+    today = local_day()
     due = [s.due_on for s in next_steps(case, steps or load_steps(case), today) if s.due_on]
+    db.session.flush()
+    follow_up = db.session.scalar(
+        sa.select(sa.func.min(FollowUp.due_on)).where(
+            FollowUp.case_id == case.id, FollowUp.status == FollowUpStatus.PENDING
+        )
+    )
+    if follow_up is not None:
+        due.append(follow_up)
     case.next_due_on = min(due, default=None)
 
 
@@ -813,13 +808,11 @@ def next_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
 # --- Support after rehab: schooling, training, jobs, loans, relapse, reintegration ------------
 
 # A follow-up confirms the job on its date, and recording the job confirms its start. More than
-# this many days between two confirmations leaves a stretch nobody confirmed, so the continuous
-# period starts again after it; the same limit applies between the last confirmation and the
-# certification. 45 days lets a monthly follow-up slip by about two weeks without breaking it.
-MAX_CHECK_GAP_DAYS = 45
-# Follow-ups are due this many months after the job starts, and never later than the gap above
-# after the previous confirmation (otherwise the stable-job rule could never be met).
-JOB_CHECK_MONTHS = (1, 3, 6)
+# ``stable_job_max_gap_days`` (a rule parameter, default 105: the 3-to-6-month follow-up, about
+# 92 days, may slip by about two weeks) between two confirmations leaves a stretch nobody
+# confirmed, so the continuous period starts again after it; the same limit applies between the
+# last confirmation and the certification. The job's follow-up plan (1, 3 and 6 months by
+# default) is a rule parameter too.
 # "Giới thiệu việc làm" is suggested from this age (Labour Code 2019, Art. 143: younger workers
 # may only do listed light work). A suggestion only: recording a job is not refused below it.
 WORKING_AGE = 15
@@ -844,6 +837,7 @@ class StableJob:
 
     job: JobPlacement | None
     required_months: int
+    max_gap_days: int
     on: date
     months: int = 0  # whole months confirmed without a break
     since: date | None = None  # the start of the unbroken confirmed stretch
@@ -857,7 +851,7 @@ class StableJob:
         return (
             self.ended_on is None
             and self.last_confirmed_on is not None
-            and (self.on - self.last_confirmed_on).days <= MAX_CHECK_GAP_DAYS
+            and (self.on - self.last_confirmed_on).days <= self.max_gap_days
         )
 
     @property
@@ -888,7 +882,7 @@ class StableJob:
                 _(
                     "Lần xác nhận gần nhất (%(day)s) đã quá %(n)d ngày: cần xác nhận còn làm việc.",
                     day=format_day(self.last_confirmed_on),
-                    n=MAX_CHECK_GAP_DAYS,
+                    n=self.max_gap_days,
                 )
             )
         if self.months < self.required_months and self.since and self.last_confirmed_on:
@@ -909,14 +903,14 @@ class StableJob:
                     "nên thời gian liên tục tính lại từ %(second)s.",
                     first=format_day(self.gap[0]),
                     second=format_day(self.gap[1]),
-                    n=MAX_CHECK_GAP_DAYS,
+                    n=self.max_gap_days,
                 )
             )
         return reasons
 
 
 def _stable_job_of(
-    job: JobPlacement, relapses: list[RelapseEvent], required_months: int, on: date
+    job: JobPlacement, relapses: list[RelapseEvent], rules: Rules, on: date
 ) -> StableJob:
     since = last = job.started_on
     gap = None
@@ -927,7 +921,7 @@ def _stable_job_of(
         if not check.still_employed:
             ended = min(ended or check.checked_on, check.checked_on)
             break
-        if (check.checked_on - last).days > MAX_CHECK_GAP_DAYS:
+        if (check.checked_on - last).days > rules.stable_job_max_gap_days:
             gap, since = (last, check.checked_on), check.checked_on
         last = check.checked_on
     relapse_on = max(
@@ -935,7 +929,8 @@ def _stable_job_of(
     )
     return StableJob(
         job=job,
-        required_months=required_months,
+        required_months=rules.stable_job_months,
+        max_gap_days=rules.stable_job_max_gap_days,
         on=on,
         months=whole_months(since, last),
         since=since,
@@ -947,14 +942,19 @@ def _stable_job_of(
 
 
 def stable_job(
-    jobs: list[JobPlacement], relapses: list[RelapseEvent], required_months: int, on: date
+    jobs: list[JobPlacement], relapses: list[RelapseEvent], rules: Rules, on: date
 ) -> StableJob:
-    """The stable-job rule on ``on``: one job confirmed by follow-ups for ``required_months``
+    """The stable-job rule on ``on``: one job confirmed by follow-ups for ``stable_job_months``
     continuous months up to that day, and no relapse recorded since the job started. Returns the
     job that comes closest, to say what is missing."""
-    found = [_stable_job_of(j, relapses, required_months, on) for j in jobs if j.started_on <= on]
+    found = [_stable_job_of(j, relapses, rules, on) for j in jobs if j.started_on <= on]
     if not found:
-        return StableJob(job=None, required_months=required_months, on=on)
+        return StableJob(
+            job=None,
+            required_months=rules.stable_job_months,
+            max_gap_days=rules.stable_job_max_gap_days,
+            on=on,
+        )
     return max(found, key=lambda r: (r.met, r.relapse_on is None, r.is_current, r.months, r.since))
 
 
@@ -964,16 +964,18 @@ def stable_job_on(case: Case, day: date) -> StableJob | None:
     if rules is None:
         return None
     steps = load_steps(case)
-    return stable_job(steps.jobs, steps.relapses, rules.stable_job_months, day)
+    return stable_job(steps.jobs, steps.relapses, rules, day)
 
 
 def job_check_due(job: JobPlacement) -> date:
-    """When the next follow-up of a job is due: the next of the 1, 3, 6-month follow-ups, and at
-    the latest ``MAX_CHECK_GAP_DAYS`` after the previous confirmation."""
+    """When the next follow-up of a job is due: the next of its plan's follow-ups (1, 3 and 6
+    months by default), and at the latest the stable-job rule's gap after the previous
+    confirmation (otherwise the rule could never be met). The job's own rules apply."""
+    rules = Rules.from_params(job.rules_snapshot)
     confirmed = [c.checked_on for c in job.checks if c.still_employed]
     last = max([job.started_on, *confirmed])
-    due = last + timedelta(days=MAX_CHECK_GAP_DAYS)
-    milestones = [add_months(job.started_on, m) for m in JOB_CHECK_MONTHS]
+    due = last + timedelta(days=rules.stable_job_max_gap_days)
+    milestones = [add_months(job.started_on, m) for m in rules.job_check_months]
     upcoming = [m for m in milestones if m > last]
     return min([due, *upcoming[:1]])
 
@@ -1060,10 +1062,7 @@ def _support_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
                     ),
                 )
             )
-    if (
-        rules is not None
-        and stable_job(steps.jobs, steps.relapses, rules.stable_job_months, today).met
-    ):
+    if rules is not None and stable_job(steps.jobs, steps.relapses, rules, today).met:
         result.append(
             NextStep(
                 _("Chứng nhận tái hòa nhập (cán bộ phụ trách)"),

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 
 from caseapp import audit, authz
 from caseapp.cases.models import Case, DrugType, Phase, Status
+from caseapp.dates import add_months
 from caseapp.errors import FieldError, InvalidInputError
 from caseapp.extensions import db
 from caseapp.users.models import User
@@ -60,7 +61,6 @@ from caseapp.workflow.services import (
     _finish,
     _rule_columns,
     _rules_on,
-    add_months,
     format_day,
     load_steps,
     rule_set_on,
@@ -876,9 +876,7 @@ def certify_reintegration(
             )
         )
     rule_set = rule_set_on(certified_on)
-    found = stable_job(
-        steps.jobs, steps.relapses, rules_of(rule_set).stable_job_months, certified_on
-    )
+    found = stable_job(steps.jobs, steps.relapses, rules_of(rule_set), certified_on)
     if not found.met:
         errors.append(
             FieldError(
@@ -947,9 +945,7 @@ def ready_for_reintegration(
             relapses.setdefault(relapse.case_id, []).append(relapse)
     ready = []
     for case in cases:
-        found = stable_job(
-            jobs.get(case.id, []), relapses.get(case.id, []), rules.stable_job_months, today
-        )
+        found = stable_job(jobs.get(case.id, []), relapses.get(case.id, []), rules, today)
         if found.met:
             ready.append((case, found))
     return ready

@@ -70,7 +70,7 @@ from caseapp.workflow.models import (
     StudyResult,
     VocationalTraining,
 )
-from caseapp.workflow.rules import PARAMS, Rules
+from caseapp.workflow.rules import PARAMS, POSITIVE_PARAMS, Rules
 
 bp = Blueprint("workflow", __name__)
 
@@ -727,7 +727,12 @@ def edit_rule_set(rule_set_id: int) -> ResponseReturnValue:
         try:
             Rules.from_params(after)
         except ValueError as exc:
-            show_field_error(form, FieldError(str(exc), _("Giá trị tối thiểu lớn hơn tối đa.")))
+            message = (
+                _("Phải lớn hơn 0.")
+                if str(exc) in POSITIVE_PARAMS
+                else _("Giá trị tối thiểu lớn hơn tối đa.")
+            )
+            show_field_error(form, FieldError(str(exc), message))
         else:
             if after != rule_set.params:
                 changed = sorted(k for k in PARAMS if after[k] != rule_set.params.get(k))

@@ -1,0 +1,1 @@
+"""Follow-ups (lần theo dõi): the plans transitions create, their outcomes, reminders."""

@@ -86,6 +86,11 @@ MATRIX = {
     "imports.upload": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
     "imports.template_xlsx": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
     "imports.template_csv": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "followups.todo": {"worker": 200, "officer": 200, "supervisor": 403, "admin": 403},
+    "followups.overdue": {"worker": 403, "officer": 200, "supervisor": 403, "admin": 403},
+    "followups.notifications": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
+    "followups.preferences": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
+    "scheduler.status": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
 }
 URLS = {
     "main.index": "/",
@@ -103,6 +108,11 @@ URLS = {
     "imports.upload": "/cases/import",
     "imports.template_xlsx": "/cases/import/template.xlsx",
     "imports.template_csv": "/cases/import/template.csv",
+    "followups.todo": "/todo",
+    "followups.overdue": "/follow-ups/overdue",
+    "followups.notifications": "/notifications",
+    "followups.preferences": "/account/reminders",
+    "scheduler.status": "/admin/scheduler",
 }
 
 

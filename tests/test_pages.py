@@ -17,7 +17,9 @@ from tests.conftest import C1, login
 
 PAGES = ["/", "/account", "/account/password", "/admin/users", "/admin/users/new",
          "/admin/communes", f"/admin/communes/{C1}", "/admin/audit", "/cases", "/cases/new",
-         "/cases/duplicates", "/cases/import", "/approvals", "/admin/rules"]  # fmt: skip
+         "/cases/duplicates", "/cases/import", "/approvals", "/admin/rules", "/todo",
+         "/follow-ups/overdue", "/notifications", "/account/reminders",
+         "/admin/scheduler"]  # fmt: skip
 
 
 class _Audit(HTMLParser):

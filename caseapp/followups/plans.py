@@ -218,6 +218,10 @@ def sync_case(
         return
     if steps is None:
         raise ValueError("an open case's follow-ups are planned from its steps")
+    # Answers first: a check that found the job lost answers its follow-up before the plan,
+    # which that loss ends, cancels the rest.
+    _satisfy_job_checks(steps, rows)
+    _settle_loans(steps, rows)
     planned = {(r.source, r.source_id, r.seq): r for r in rows if r.source is not None}
     for plan in plans_of(steps, today):
         wanted = dict(enumerate(plan.dates, start=1))
@@ -237,8 +241,6 @@ def sync_case(
                 rule_set_id=plan.rule_set_id,
                 created_by_id=actor.id if actor else None,
             )
-    _satisfy_job_checks(steps, rows)
-    _settle_loans(steps, rows)
     db.session.flush()
 
 

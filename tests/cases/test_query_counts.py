@@ -44,4 +44,4 @@ def test_list_and_detail_query_counts_do_not_grow(app, logged_in, worker_c1):
     assert _queries(app, client, "/cases") == list_small
     assert _queries(app, client, f"/cases/{codes[-1]}") == detail_small
     assert list_small <= 16
-    assert detail_small <= 24  # the case, its timeline, its twelve kinds of step, the audit row
+    assert detail_small <= 26  # the case, timeline, twelve kinds of step, follow-ups, bell, audit

@@ -238,12 +238,15 @@ def test_job_follow_ups_and_their_due_dates(new_case, worker):
                                         actor=worker, today=TODAY)  # fmt: skip
 
     follow_up(date(2026, 7, 1))
-    # The 3-month follow-up is due on 01/09, but 45 days after the last one comes first.
-    assert services.job_check_due(placed) == date(2026, 8, 15)
-    follow_up(date(2026, 8, 15))
+    assert services.job_check_due(placed) == date(2026, 9, 1)  # the 3-month follow-up
+    follow_up(date(2026, 8, 15))  # an extra confirmation does not move the plan's next date
     assert services.job_check_due(placed) == date(2026, 9, 1)
     follow_up(date(2026, 9, 1))
-    assert services.job_check_due(placed) == date(2026, 10, 16)
+    assert services.job_check_due(placed) == date(2026, 12, 1)  # the 6-month follow-up
+    # After the plan's last follow-up, the stable-job rule's gap (105 days) sets the next one.
+    rules = dict(placed.rules_snapshot, followup_job_third_months=0)
+    placed.rules_snapshot = rules
+    assert services.job_check_due(placed) == date(2026, 9, 1) + timedelta(days=105)
     for day, message in (
         (date(2026, 5, 31), "từ ngày bắt đầu việc làm"),
         (date(2026, 9, 1), "Đã có lần xác nhận ngày này"),
@@ -325,29 +328,29 @@ def test_stable_job_not_met_with_five_months(new_case, worker, officer):
     assert case.phase == Phase.SUPPORT
 
 
-@pytest.mark.parametrize(("gap_days", "met"), [(45, True), (46, False)])
-def test_a_gap_over_45_days_breaks_continuity(new_case, worker, officer, gap_days, met):
+@pytest.mark.parametrize(("gap_days", "met"), [(105, True), (106, False)])
+def test_a_gap_over_105_days_breaks_continuity(new_case, worker, officer, gap_days, met):
     case = new_case(date(2000, 3, 1), intake=date(2024, 1, 10), category=Category.POST_PRISON)
-    placed = job(case, worker, date(2026, 1, 5), TODAY)
+    placed = job(case, worker, date(2025, 10, 1), TODAY)
     day = placed.started_on
     for step in (30, 30, gap_days, 30, 30, 30):
         day += timedelta(days=step)
         support.record_job_check(case, placed, checked_on=day, still_employed=True,
                                  actor=worker, today=TODAY)  # fmt: skip
     if met:
-        assert _certify(case, officer, day).months_confirmed == 6
+        assert _certify(case, officer, day).months_confirmed == 8  # 01/10/2025 to 14/06/2026
     else:
         with pytest.raises(InvalidInputError) as exc:
             _certify(case, officer, day)
-        assert "cách quá 45 ngày nên thời gian liên tục tính lại" in _messages(exc)
-        assert "2/6 tháng" in _messages(exc)  # 21/04 to 20/07
+        assert "cách quá 105 ngày nên thời gian liên tục tính lại" in _messages(exc)
+        assert "2/6 tháng" in _messages(exc)  # 16/03 to 15/06
 
 
 def test_stale_follow_up_and_relapse_refuse_certification(new_case, worker, officer):
     case, _ = _employed(new_case, worker, officer, 6)
-    with pytest.raises(InvalidInputError) as exc:  # last confirmed 05/07, 46 days before
-        _certify(case, officer, date(2026, 8, 20))
-    assert "Lần xác nhận gần nhất (05/07/2026) đã quá 45 ngày" in _messages(exc)
+    with pytest.raises(InvalidInputError) as exc:  # last confirmed 05/07, 106 days before
+        _certify(case, officer, date(2026, 10, 19))
+    assert "Lần xác nhận gần nhất (05/07/2026) đã quá 105 ngày" in _messages(exc)
     support.record_relapse(case, relapsed_on=date(2026, 3, 15), substances=[DrugType.OTHER],
                            actor=worker, today=TODAY)  # fmt: skip
     with pytest.raises(InvalidInputError) as exc:

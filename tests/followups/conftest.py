@@ -14,8 +14,13 @@ from caseapp.cases.models import Case
 from caseapp.extensions import db
 from caseapp.followups.models import FollowUp, Status
 from caseapp.workflow import services
-from caseapp.workflow.models import RehabEpisode, RehabForm, ScreeningMethod, ScreeningResult
-from caseapp.workflow.models import ScreeningSource
+from caseapp.workflow.models import (
+    RehabEpisode,
+    RehabForm,
+    ScreeningMethod,
+    ScreeningResult,
+    ScreeningSource,
+)
 from caseapp.workflow.services import RehabStart
 from tests.workflow.conftest import ctx, new_case, officer, worker  # noqa: F401 - shared fixtures
 
@@ -31,23 +36,23 @@ def frozen() -> Iterator[time_machine.Coordinates]:
         yield traveller
 
 
-def determined(case: Case, worker, on: date) -> None:
+def determined(case: Case, actor, on: date) -> None:
     services.record_screening(
         case, screened_on=on, source=ScreeningSource.POLICE, method=ScreeningMethod.DRUG_TEST,
-        result=ScreeningResult.POSITIVE, actor=worker, today=TODAY,
+        result=ScreeningResult.POSITIVE, actor=actor, today=TODAY,
     )  # fmt: skip
     services.record_determination(
         case, determined_on=on, facility="Trung tâm Y tế", is_addicted=True,
-        form_reference=None, actor=worker, today=TODAY,
+        form_reference=None, actor=actor, today=TODAY,
     )  # fmt: skip
 
 
-def community_rehab(case: Case, worker, started_on: date, months: int = 6) -> RehabEpisode:
-    determined(case, worker, started_on)
+def community_rehab(case: Case, actor, started_on: date, months: int = 6) -> RehabEpisode:
+    determined(case, actor, started_on)
     return services.start_rehab(
         case,
         RehabStart(RehabForm.VOLUNTARY_COMMUNITY, started_on, months, representative_consent=True),
-        actor=worker, today=TODAY,
+        actor=actor, today=TODAY,
     )  # fmt: skip
 
 

@@ -7,9 +7,8 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from caseapp.cases.models import Category
+from caseapp.cases.models import Category, CloseReason
 from caseapp.cases.services import close_case, reopen_case, transfer_case
-from caseapp.cases.models import CloseReason
 from caseapp.dates import add_months
 from caseapp.extensions import db
 from caseapp.followups import plans
@@ -41,7 +40,8 @@ def test_ending_rehab_early_cancels_the_later_contacts_with_a_reason(frozen, new
     before = len(rows(case))
     with time_machine_day(frozen, date(2026, 12, 20)):
         services.end_rehab(case, episode, ended_on=date(2026, 12, 20), outcome=RehabOutcome.QUIT,
-                           certificate_number=None, actor=worker, today=date(2026, 12, 20))  # fmt: skip
+                           certificate_number=None, actor=worker,
+                           today=date(2026, 12, 20))  # fmt: skip
     assert dues(case, Status.PENDING) == [date(2026, 12, 4), date(2026, 12, 18)]
     cancelled = rows(case, Status.CANCELLED)
     assert len(cancelled) == before - 2

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import json
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -37,10 +36,12 @@ def contact(frozen, new_case, worker):
 def test_outcome_on_time_late_and_missed(contact, worker):
     case, row = contact
     services.record_outcome(case, row, outcome=Outcome.MET, done_on=TODAY,
-                            note="Gặp tại nhà, tiến triển tốt", actor=worker, today=TODAY)  # fmt: skip
+                            note="Gặp tại nhà, tiến triển tốt", actor=worker,
+                            today=TODAY)  # fmt: skip
     assert (row.status, row.is_late, row.done_by_id) == (Status.DONE, False, worker.id)
     raw = db.session.scalar(sa.select(FollowUp.note_ct).where(FollowUp.id == row.id))
-    assert raw and "tiến triển" not in raw  # the note is stored encrypted
+    assert raw
+    assert "tiến triển" not in raw  # the note is stored encrypted
     assert row.note == "Gặp tại nhà, tiến triển tốt"
     first = rows(case, Status.PENDING)[0]
     services.record_outcome(case, first, outcome=Outcome.NOT_REACHED, done_on=first.due_on

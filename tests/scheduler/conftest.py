@@ -219,3 +219,28 @@ def mail_ctx(mail_app: Flask) -> Iterator[Flask]:
     with mail_app.app_context():
         yield mail_app
         db.session.rollback()
+
+
+def engine_of(app: Flask) -> sa.Engine:
+    with app.app_context():
+        return db.engine
+
+
+def terminate_lock_holder(engine: sa.Engine) -> int:
+    """PostgreSQL: end the session holding CaseApp's advisory lock, as if its process died, and
+    wait until the server has let go of it. Returns the session's pid."""
+    from caseapp.scheduler.leader import ADVISORY_KEY
+
+    with engine.connect() as connection:
+        pid = connection.execute(
+            sa.text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid = 0 AND objid = :key"
+            ),
+            {"key": ADVISORY_KEY},
+        ).scalar_one()
+        assert connection.execute(
+            sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
+        ).scalar_one()
+        connection.commit()
+    return int(pid)

@@ -146,6 +146,13 @@ def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
             actor_id=worker.id if worker else None,
             today=date.today(),  # noqa: DTZ011 -- synthetic intake dates only
         )
+        if text is not None and worker is not None:
+            from caseapp.dates import local_day
+            from caseapp.demo import add_demo_follow_ups
+            from caseapp.followups.reminders import sweep
+
+            add_demo_follow_ups(worker, local_day())
+            sweep()  # the reminders of the overdue ones: the bell rings on first sign-in
         db.session.commit()  # the accounts exist before their logins are written down
         elapsed = time.perf_counter() - started
     if text is not None:

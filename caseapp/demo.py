@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import sqlalchemy as sa
 
+from caseapp.cases.models import Case
 from caseapp.config import Settings
 from caseapp.extensions import db
 from caseapp.geo.models import Commune, FormerDistrict
 from caseapp.geo.services import province_name
-from caseapp.users.models import Role, ScopeKind
+from caseapp.users.models import Role, ScopeKind, User
 from caseapp.users.services import UserInput, create_user
 
 DEMO_OFFICER_DISTRICT = 341  # Thái Thụy (former district), when the province has it
@@ -76,3 +79,29 @@ def create_demo_accounts(settings: Settings) -> str:
         "Sign in at /login on the address `caseapp serve` prints (default 127.0.0.1:5000).",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Appointments on the demo worker's cases, days from today: two overdue (one long enough to be
+# escalated to the officer), one today, the rest this week.
+DEMO_FOLLOW_UP_DAYS = (-9, -2, 0, 0, 1, 3, 6)
+
+
+def add_demo_follow_ups(worker: User, today: date) -> int:
+    """Give the demo worker's first cases follow-ups around today, so "Việc cần làm", the
+    officer's overdue view and the bell have something to show on first sign-in."""
+    from caseapp.followups import plans
+    from caseapp.followups.models import Kind
+    from caseapp.workflow.services import refresh_next_due
+
+    cases = db.session.scalars(
+        sa.select(Case)
+        .where(Case.commune_code.in_([c.code for c in worker.communes]))
+        .order_by(Case.id)
+        .limit(len(DEMO_FOLLOW_UP_DAYS))
+    ).all()
+    for case, days in zip(cases, DEMO_FOLLOW_UP_DAYS, strict=False):
+        plans.new_row(case, Kind.MANUAL, today + timedelta(days=days), created_by_id=worker.id)
+        db.session.flush()
+        refresh_next_due(case)
+    db.session.flush()
+    return len(cases)

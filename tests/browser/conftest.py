@@ -25,6 +25,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 
@@ -42,6 +43,9 @@ CHROMIUM_MISSING = (
     "Debian Chromium (/usr/bin/chromium) is not installed: apt-get install -y chromium"
 )
 STARTUP_TIMEOUT = 30.0
+# Assertions wait this long: a loaded CI machine (the server's scheduler thread, a parallel
+# benchmark) can take more than Playwright's default 5 s to answer one request.
+expect.set_options(timeout=15_000)
 COMMAND_TIMEOUT = 120.0
 
 

@@ -88,6 +88,29 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/account/sign-out-everywhere", methods=("POST",))
+@authz.requires(authz.Action.SIGNED_IN)
+def sign_out_everywhere() -> ResponseReturnValue:
+    """End every session of this account, this one included (a lost phone, a shared computer)."""
+    from caseapp import audit
+
+    user = web.actor()
+    ended = services.end_all_sessions(user)
+    audit.record(
+        "sessions_ended_everywhere",
+        actor=user,
+        target_type="user",
+        target_id=user.id,
+        details={"sessions": ended},
+        context=web.audit_context(),
+    )
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("Đã đăng xuất khỏi mọi thiết bị (%(n)d phiên).", n=ended), "info")
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/account/password", methods=("GET", "POST"))
 @authz.requires(authz.Action.SIGNED_IN)
 def change_password() -> ResponseReturnValue:

@@ -228,3 +228,17 @@ def test_session_token_stored_hashed(app, client, worker_c1):
         with client.session_transaction() as session:
             assert session["sid"] != row.token_hash
             assert session["sid"] not in row.token_hash
+
+
+def test_sign_out_everywhere_ends_every_session(app, worker_c1, worker_c2):
+    phone, laptop, colleague = app.test_client(), app.test_client(), app.test_client()
+    for client, account in ((phone, worker_c1), (laptop, worker_c1), (colleague, worker_c2)):
+        login(client, account)
+    assert "Đăng xuất khỏi mọi thiết bị" in laptop.get("/account").get_data(as_text=True)
+    response = laptop.post("/account/sign-out-everywhere")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    for client in (phone, laptop):  # both of worker_c1's sessions are over
+        assert client.get("/").headers["Location"].startswith("/login")
+    assert colleague.get("/").status_code == 200  # nobody else is signed out
+    assert "sessions_ended_everywhere" in _actions(app)

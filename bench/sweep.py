@@ -131,7 +131,6 @@ class Population:
     recipients: list[int] = field(default_factory=list)  # workers reminded per follow-up
     officers: list[int] = field(default_factory=list)  # officers an escalation reaches
     doer: list[int] = field(default_factory=list)  # the worker who records the outcome
-    users: Counter[str] = field(default_factory=Counter)
 
 
 def create_people(app: Flask) -> Counter[str]:

@@ -149,6 +149,25 @@ def scope_commune_codes(user: User) -> sa.Select[int]:
     return query.where(sa.false())
 
 
+def scope_pairs(role: Role) -> sa.CompoundSelect[int, int]:
+    """``(user_id, commune_code)`` for every enabled account of ``role`` and every commune in its
+    scope: the set-based form of ``scope_commune_codes`` (reminders to everyone concerned)."""
+    from caseapp.users.models import user_communes
+
+    active = sa.and_(User.role == role.value, User.is_enabled.is_(True))
+    return sa.union_all(
+        sa.select(User.id.label("user_id"), Commune.code.label("commune_code"))
+        .join(Commune, sa.true())
+        .where(active, User.scope_kind == ScopeKind.PROVINCE.value),
+        sa.select(User.id, Commune.code)
+        .join(Commune, Commune.former_district_code == User.former_district_code)
+        .where(active, User.scope_kind == ScopeKind.FORMER_DISTRICT.value),
+        sa.select(User.id, user_communes.c.commune_code)
+        .join(user_communes, user_communes.c.user_id == User.id)
+        .where(active, User.scope_kind == ScopeKind.COMMUNES.value),
+    )
+
+
 def enforce() -> ResponseReturnValue | None:
     """``before_request``: sign-in, forced password change, then the declared action."""
     endpoint = request.endpoint

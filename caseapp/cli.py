@@ -246,9 +246,10 @@ def run_job_command(name: str) -> None:
             )
         try:
             jobs.run_job(app, name, force=True)
-            run = db.session.get(JobRun, name)
         finally:
             lock.release()
+        # Read after the release: on SQLite a read transaction would hold up the lease's write.
+        run = db.session.get(JobRun, name)
         if run is None or not run.ok:
             raise click.ClickException(f"{name} failed: {run.error if run else 'no run'}")
         click.echo(f"{name}: {run.summary}")

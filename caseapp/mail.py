@@ -46,10 +46,14 @@ def _connect(settings: Settings) -> smtplib.SMTP:
         )
     else:
         smtp = smtplib.SMTP(settings.SMTP_HOST, settings.SMTP_PORT, timeout=timeout)
+    try:
         if settings.SMTP_SECURITY == "starttls":
             smtp.starttls(context=ssl.create_default_context())
-    if settings.SMTP_USERNAME:
-        smtp.login(settings.SMTP_USERNAME, settings.SMTP_PASSWORD)
+        if settings.SMTP_USERNAME:
+            smtp.login(settings.SMTP_USERNAME, settings.SMTP_PASSWORD)
+    except BaseException:
+        smtp.close()  # a failed handshake must not leak the socket on every retry
+        raise
     return smtp
 
 
@@ -87,6 +91,7 @@ def send_pending(
     db.session.commit()
     sent = failed = 0
     last_error = ""
+    server_failed = False
     if not ids:
         return {"sent": 0, "failed": 0}
     smtp: smtplib.SMTP | None = None
@@ -108,6 +113,7 @@ def send_pending(
                 failed += 1
                 db.session.commit()
                 if not isinstance(exc, ValueError | smtplib.SMTPRecipientsRefused):
+                    server_failed = True
                     break  # the server itself failed: retry everything later
                 continue
             row.status = OutboxStatus.SENT.value
@@ -120,7 +126,7 @@ def send_pending(
         if smtp is not None:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 smtp.quit()
-    if failed and not sent:
+    if server_failed and not sent:
         raise SmtpFailedError(last_error)
     return {"sent": sent, "failed": failed}
 

@@ -96,6 +96,7 @@ def queue_digests(settings: Settings, now: datetime | None = None) -> int:
                 created_at=now,
             )
             .on_conflict_do_nothing(index_elements=["user_id", "kind", "day"])
+            .execution_options(preserve_rowcount=True)  # psycopg reports -1 otherwise
         )
         queued += int(cast(sa.CursorResult[Any], result).rowcount or 0)
     db.session.flush()

@@ -38,6 +38,7 @@ def _insert_ignoring_duplicates(select: sa.Select[*tuple[Any, ...]]) -> int:
         insert(ReminderDispatch)
         .from_select(columns, select)
         .on_conflict_do_nothing(index_elements=["follow_up_id", "kind", "user_id", "due_on"])
+        .execution_options(preserve_rowcount=True)  # psycopg reports -1 otherwise
     )
     return _count(db.session.execute(statement))
 
@@ -129,7 +130,14 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         )
     )
     due_today = _worker_reminders(ReminderKind.DUE, FollowUp.due_on == today, today, now)
-    late = _worker_reminders(ReminderKind.OVERDUE, FollowUp.due_on < today, today, now)
+    # Only what became overdue in this pass (or an earlier pass today): reminders already sent
+    # are not looked at again, so the daily cost follows the day's news, not the backlog.
+    late = _worker_reminders(
+        ReminderKind.OVERDUE,
+        sa.and_(FollowUp.due_on < today, FollowUp.overdue_since == today),
+        today,
+        now,
+    )
     escalated, escalation_reminders = _escalate(today, now)
     db.session.flush()
     return {
@@ -150,29 +158,26 @@ def _escalate(today: date, now: datetime) -> tuple[int, int]:
         FollowUp.status == Status.PENDING,
         FollowUp.due_on <= limit,
     )
-    officers = db.session.scalars(
-        sa.select(User).where(User.role == Role.OFFICER, User.is_enabled.is_(True))
-    ).all()
-    sent = 0
-    for officer in officers:
-        select = (
-            sa.select(
-                FollowUp.id,
-                FollowUp.case_id,
-                sa.literal(ReminderKind.ESCALATED.value),
-                sa.literal(officer.id),
-                FollowUp.due_on,
-                sa.literal(today, sa.Date),
-                sa.literal(now, FollowUp.created_at.type),
-            )
-            .join(Case, Case.id == FollowUp.case_id)
-            .where(
-                waiting,
-                Case.status == CaseStatus.OPEN,
-                Case.commune_code.in_(authz.scope_commune_codes(officer)),
-            )
+    officers = authz.scope_pairs(Role.OFFICER).subquery()
+    select = (
+        sa.select(
+            FollowUp.id,
+            FollowUp.case_id,
+            sa.literal(ReminderKind.ESCALATED.value),
+            officers.c.user_id,
+            FollowUp.due_on,
+            sa.literal(today, sa.Date),
+            sa.literal(now, FollowUp.created_at.type),
         )
-        sent += _insert_ignoring_duplicates(select)
+        .join(Case, Case.id == FollowUp.case_id)
+        .join(officers, officers.c.commune_code == Case.commune_code)
+        .where(
+            waiting,
+            sa.or_(FollowUp.escalated_on.is_(None), FollowUp.escalated_on == today),
+            Case.status == CaseStatus.OPEN,
+        )
+    )
+    sent = _insert_ignoring_duplicates(select)
     marked = _count(
         db.session.execute(
             sa.update(FollowUp)

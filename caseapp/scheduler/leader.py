@@ -63,6 +63,7 @@ class LeaderLock:
         if self._connection is not None:
             try:
                 self._connection.execute(sa.text("SELECT 1"))
+                self._connection.commit()  # never idle in a transaction; the lock survives
                 return True  # the lock lives as long as this connection
             except sa.exc.DBAPIError:
                 self._drop_connection()
@@ -132,9 +133,12 @@ class LeaderLock:
         if connection is None:
             return
         try:
-            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
-            connection.commit()
-        except sa.exc.DBAPIError:
+            if not connection.invalidated:
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
+                )
+                connection.commit()
+        except sa.exc.SQLAlchemyError:
             pass  # a dead connection holds no lock
         finally:
             connection.close()

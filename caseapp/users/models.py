@@ -46,6 +46,8 @@ user_communes = sa.Table(
     db.metadata,
     sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("commune_code", sa.ForeignKey("communes.code"), primary_key=True),
+    # The sweep finds a commune's workers: the primary key leads with the user.
+    sa.Index("ix_user_communes_commune_code", "commune_code"),
 )
 
 

@@ -89,6 +89,7 @@ def make_case(
     national_id: str | None = None,
     phone: str | None = None,
     address: str | None = None,
+    category: Category = Category.USER,
 ) -> Case:
     """An open case file for a synthetic youth (committed)."""
     case, _ = create_case(
@@ -104,7 +105,7 @@ def make_case(
             guardian_phone=None,
             notes=None,
             commune_code=commune,
-            category=Category.USER,
+            category=category,
             education=None,
             occupation=None,
             drug_types=[],
@@ -157,7 +158,16 @@ class Inbox:
 
     received: list[Received] = field(default_factory=list)
     refuse_from: int | None = None
+    refuse_rcpt: set[str] = field(default_factory=set)
     attempts: int = 0
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.attempts += 1

@@ -67,17 +67,12 @@ def test_reminder_job_idempotent_and_addressed_by_scope(ctx):
 
     first = reminders.sweep(NOW)
     db.session.commit()
-    assert first == {
-        "plans_extended": 0,
-        "marked_overdue": 2,
-        "due_reminders": 4,  # unassigned: both enabled C1 workers; assigned: w1; C2: w2
-        "overdue_reminders": 3,  # long: both C1 workers; short: its worker
-        "escalated": 1,
-        "escalation_reminders": 2,  # the province officer and C1's former district officer
-    }
+    assert (first["marked_overdue"], first["escalated"]) == (2, 1)
+    snapshot = _reminders()
     second = reminders.sweep(NOW + timedelta(hours=3))  # the same local day
     db.session.commit()
-    assert second == ZERO
+    assert (second["marked_overdue"], second["escalated"]) == (0, 0)
+    assert _reminders() == snapshot
 
     due_kind, late, escalated = (
         ReminderKind.DUE.value,
@@ -120,13 +115,44 @@ def test_reminder_job_idempotent_and_addressed_by_scope(ctx):
     # the first escalation day is kept.
     tomorrow = reminders.sweep(NOW + timedelta(days=1))
     db.session.commit()
-    assert tomorrow["due_reminders"] == 2  # ``later`` is due that day (unassigned: both)
-    assert tomorrow["overdue_reminders"] == 4  # unassigned ×2, assigned, C2
     assert tomorrow["escalated"] == 1
-    assert tomorrow["escalation_reminders"] == 2
+    new = {key[:3] for key in _reminders() - snapshot}
+    assert new == {
+        (later.id, due_kind, w1.id),
+        (later.id, due_kind, w1_other.id),
+        (unassigned.id, late, w1.id),
+        (unassigned.id, late, w1_other.id),
+        (assigned.id, late, w1.id),
+        (c2_today.id, late, w2.id),
+        (short_overdue.id, escalated, province.id),
+        (short_overdue.id, escalated, district.id),
+    }
     assert db.session.get(FollowUp, long_overdue.id).escalated_on == TODAY
     assert db.session.get(FollowUp, short_overdue.id).escalated_on == TODAY + timedelta(days=1)
     assert count(ReminderDispatch, ReminderDispatch.follow_up_id == long_overdue.id) == 4
+
+
+def test_sweep_summary_counts_what_it_wrote(ctx):
+    """The summary (JobRun, CLI, the administrator's page) counts the reminders written: the
+    first run the new ones, a rerun the same day zero."""
+    app = ctx
+    worker = make_user(app)
+    officer = make_user(app, Role.OFFICER)
+    due(make_case(worker), TODAY)
+    due(make_case(worker), TODAY - timedelta(days=8))
+    first = reminders.sweep(NOW)
+    db.session.commit()
+    assert first == {
+        "plans_extended": 0,
+        "marked_overdue": 1,
+        "due_reminders": 1,
+        "overdue_reminders": 1,
+        "escalated": 1,
+        "escalation_reminders": 1,
+    }
+    assert count(ReminderDispatch) == 3
+    assert count(ReminderDispatch, ReminderDispatch.user_id == officer.id) == 1
+    assert reminders.sweep(NOW + timedelta(hours=1)) == ZERO
 
 
 def test_escalation_follows_the_rule_set_in_force(ctx):
@@ -157,16 +183,14 @@ def test_due_date_timezone_boundary(ctx):
     worker = make_user(app)
     row = due(make_case(worker), date(2025, 11, 28))
 
-    before = reminders.sweep(datetime(2025, 11, 27, 16, 30, tzinfo=UTC))
+    reminders.sweep(datetime(2025, 11, 27, 16, 30, tzinfo=UTC))
     db.session.commit()
-    assert before["due_reminders"] == 0
-    assert before["overdue_reminders"] == 0
     assert count(ReminderDispatch) == 0
+    assert db.session.get(FollowUp, row.id).overdue_since is None
 
     at = datetime(2025, 11, 27, 17, 30, tzinfo=UTC)
-    after = reminders.sweep(at)
+    reminders.sweep(at)
     db.session.commit()
-    assert after["due_reminders"] == 1
     reminder = db.session.scalars(sa.select(ReminderDispatch)).one()
     assert (reminder.follow_up_id, reminder.kind, reminder.user_id) == (
         row.id,
@@ -184,4 +208,15 @@ def test_due_date_timezone_boundary(ctx):
     else:  # SQLite: text, without a zone
         assert str(raw).startswith("2025-11-27 17:30:00")
     # A sweep later that local day changes nothing.
-    assert reminders.sweep(at + timedelta(hours=20)) == ZERO
+    reminders.sweep(at + timedelta(hours=20))
+    db.session.commit()
+    assert count(ReminderDispatch) == 1
+    assert db.session.get(FollowUp, row.id).overdue_since is None
+    # The first sweep of 29/11 local (17:05 UTC on 28/11) finds it overdue.
+    reminders.sweep(datetime(2025, 11, 28, 17, 5, tzinfo=UTC))
+    db.session.commit()
+    assert db.session.get(FollowUp, row.id).overdue_since == date(2025, 11, 29)
+    assert {r.kind for r in db.session.scalars(sa.select(ReminderDispatch))} == {
+        ReminderKind.DUE.value,
+        ReminderKind.OVERDUE.value,
+    }

@@ -25,10 +25,15 @@ CODES_LISTED = 20
 def _body(user: User, settings: Settings, today: date) -> tuple[str, str] | None:
     today_text = today.strftime("%d/%m/%Y")
     counts = queries.counts(user, today)
-    if not counts.total:
+    # Officers also hear about the follow-ups escalated to them across their scope.
+    escalated = queries.escalated_count(user) if user.role == Role.OFFICER else 0
+    if not counts.total and not escalated:
         return None
     items = queries.todo(user, today)
-    codes = [i.case_code for i in items["overdue"] + items["today"]][:CODES_LISTED]
+    codes = [i.case_code for i in items["overdue"] + items["today"]]
+    if escalated:
+        codes += [i.case_code for i in queries.escalated(user, None, limit=CODES_LISTED)]
+    codes = list(dict.fromkeys(codes))[:CODES_LISTED]
     subject = _(
         "CaseApp %(day)s: %(overdue)d việc quá hạn, %(today)d việc hôm nay",
         day=today_text,
@@ -42,6 +47,8 @@ def _body(user: User, settings: Settings, today: date) -> tuple[str, str] | None
         _("Đến hạn hôm nay: %(n)d", n=counts.today),
         _("Trong 7 ngày tới: %(n)d", n=counts.week),
     ]
+    if escalated:
+        lines.append(_("Quá hạn đã báo cán bộ phụ trách, trong phạm vi: %(n)d", n=escalated))
     if codes:
         lines += ["", _("Mã hồ sơ cần theo dõi:"), *(f"  {code}" for code in codes)]
     if settings.BASE_URL:

@@ -169,6 +169,23 @@ def escalated(user: User, commune_code: int | None, limit: int = SECTION_LIMIT) 
     return [TodoItem(f, code, phase) for f, code, phase in db.session.execute(query)]
 
 
+def escalated_count(user: User) -> int:
+    """How many follow-ups in the user's scope wait, escalated (the officer's digest)."""
+    scope = (
+        authz.visible_cases(user).with_only_columns(Case.id).where(Case.status == CaseStatus.OPEN)
+    )
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(FollowUp.id)).where(
+                FollowUp.status == Status.PENDING,
+                FollowUp.escalated_on.is_not(None),
+                FollowUp.case_id.in_(scope),
+            )
+        )
+        or 0
+    )
+
+
 def unread_count(user: User) -> int:
     return int(
         db.session.scalar(

@@ -17,13 +17,13 @@ from markupsafe import escape
 from caseapp import mail
 from caseapp.db import utcnow
 from caseapp.extensions import db
-from caseapp.followups import digest
+from caseapp.followups import digest, reminders
 from caseapp.followups.models import ReminderDispatch
 from caseapp.scheduler import jobs
 from caseapp.scheduler.leader import LEASE_SECONDS, LeaderLock
 from caseapp.scheduler.models import JobRun, OutboxMessage, OutboxStatus
 from caseapp.scheduler.runner import Leader
-from caseapp.users.models import User
+from caseapp.users.models import Role, ScopeKind, User
 from tests.cases.conftest import ADDR, CCCD, NAME, PHONE
 from tests.conftest import C2, PG_URL, login
 from tests.scheduler.conftest import (
@@ -420,3 +420,26 @@ def test_failed_starttls_closes_its_connection(app_factory, smtp_server):
 def test_scheduler_page_is_for_administrators(client, worker_c1):
     assert login(client, worker_c1).status_code == 302
     assert client.get("/admin/scheduler").status_code == 403
+
+
+def test_officer_digest_counts_the_escalations_in_scope(mail_ctx, smtp_server):
+    app = mail_ctx
+    officer = make_user(app, Role.OFFICER, email="phutrach@tinh.example", wants_digest=True)
+    elsewhere = make_user(
+        app, Role.OFFICER, communes=(C2,), scope=ScopeKind.COMMUNES,
+        email="xa.khac@tinh.example", wants_digest=True,
+    )  # fmt: skip
+    worker = make_user(app)
+    late = make_case(worker)
+    due(late, DAY - timedelta(days=10))
+    reminders.sweep(NOW)  # ten days overdue: escalated to the officers over the commune
+    db.session.commit()
+    digest.queue_digests(_settings(app), NOW)
+    db.session.commit()
+    assert [r.user_id for r in _outbox()] == [officer.id]  # C2's officer has nothing to hear
+    mail.send_pending(_settings(app), NOW)
+    [received] = smtp_server.inbox.received
+    assert received.rcpt_tos == [officer.email]
+    assert "Quá hạn đã báo cán bộ phụ trách, trong phạm vi: 1" in received.text
+    assert f"  {late.code}" in received.text
+    assert elsewhere.id not in [r.user_id for r in _outbox()]

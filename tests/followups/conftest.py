@@ -17,12 +17,10 @@ from caseapp.workflow import services
 from caseapp.workflow.models import (
     RehabEpisode,
     RehabForm,
-    ScreeningMethod,
-    ScreeningResult,
-    ScreeningSource,
 )
 from caseapp.workflow.services import RehabStart
 from tests.workflow.conftest import ctx, new_case, officer, worker  # noqa: F401 - shared fixtures
+from tests.workflow.support_setup import determined
 
 TODAY = date(2026, 11, 28)
 # 09:00 in Asia/Ho_Chi_Minh on TODAY.
@@ -36,19 +34,8 @@ def frozen() -> Iterator[time_machine.Coordinates]:
         yield traveller
 
 
-def determined(case: Case, actor, on: date) -> None:
-    services.record_screening(
-        case, screened_on=on, source=ScreeningSource.POLICE, method=ScreeningMethod.DRUG_TEST,
-        result=ScreeningResult.POSITIVE, actor=actor, today=TODAY,
-    )  # fmt: skip
-    services.record_determination(
-        case, determined_on=on, facility="Trung tâm Y tế", is_addicted=True,
-        form_reference=None, actor=actor, today=TODAY,
-    )  # fmt: skip
-
-
 def community_rehab(case: Case, actor, started_on: date, months: int = 6) -> RehabEpisode:
-    determined(case, actor, started_on)
+    determined(case, actor, started_on, TODAY)
     return services.start_rehab(
         case,
         RehabStart(RehabForm.VOLUNTARY_COMMUNITY, started_on, months, representative_consent=True),

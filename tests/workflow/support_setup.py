@@ -25,19 +25,24 @@ from caseapp.workflow.models import (
 from caseapp.workflow.services import RehabStart
 
 
+def determined(case: Case, worker: User, on: date, today: date) -> None:
+    """A positive screening and an addiction determination on ``on``."""
+    services.record_screening(
+        case, screened_on=on, source=ScreeningSource.POLICE, method=ScreeningMethod.DRUG_TEST,
+        result=ScreeningResult.POSITIVE, actor=worker, today=today,
+    )  # fmt: skip
+    services.record_determination(
+        case, determined_on=on, facility="Trung tâm Y tế", is_addicted=True,
+        form_reference=None, actor=worker, today=today,
+    )  # fmt: skip
+
+
 def to_post_rehab(
     case: Case, worker: User, officer: User, *, start: date, today: date
 ) -> PostRehabPeriod:
     """Screening and determination on ``start``, six months of community rehab from five days
     later, the officer's approval, and post-rehab management from the day after it ended."""
-    services.record_screening(
-        case, screened_on=start, source=ScreeningSource.POLICE, method=ScreeningMethod.DRUG_TEST,
-        result=ScreeningResult.POSITIVE, actor=worker, today=today,
-    )  # fmt: skip
-    services.record_determination(
-        case, determined_on=start, facility="Trung tâm Y tế", is_addicted=True,
-        form_reference=None, actor=worker, today=today,
-    )  # fmt: skip
+    determined(case, worker, start, today)
     begun = start + timedelta(days=5)
     episode = services.start_rehab(
         case,

@@ -7,7 +7,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -16,6 +17,16 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def insert_or_skip(
+    session: Session | scoped_session[Any], model: Any
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of the session's dialect, which has ``on_conflict_do_nothing`` (PostgreSQL and
+    SQLite alike): race-free "create if missing" and idempotent bulk inserts."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def utcnow() -> datetime:

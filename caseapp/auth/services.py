@@ -14,13 +14,12 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from flask_babel import gettext
-from sqlalchemy.dialects import postgresql, sqlite
 
 from caseapp import audit
 from caseapp.auth import passwords
 from caseapp.auth.models import LoginThrottle, UserSession
 from caseapp.config import Settings
-from caseapp.db import utcnow
+from caseapp.db import insert_or_skip, utcnow
 from caseapp.extensions import db
 from caseapp.users.models import User
 
@@ -64,10 +63,8 @@ def _dummy_hash(settings: Settings) -> str:
 
 def _locked_throttle(key: str, now: datetime) -> LoginThrottle | None:
     """Create the throttle row if missing (race-free), lock it, and return it."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(
-        insert(LoginThrottle)
+        insert_or_skip(db.session, LoginThrottle)
         .values(key=key, failures=0, window_started_at=now)
         .on_conflict_do_nothing(index_elements=["key"])
     )

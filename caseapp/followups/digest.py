@@ -8,11 +8,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.dialects import postgresql, sqlite
 
 from caseapp.config import Settings
 from caseapp.dates import local_day
-from caseapp.db import utcnow
+from caseapp.db import insert_or_skip, utcnow
 from caseapp.extensions import db
 from caseapp.followups import queries
 from caseapp.scheduler.models import OutboxMessage, OutboxStatus
@@ -80,8 +79,6 @@ def queue_digests(settings: Settings, now: datetime | None = None) -> int:
             ),
         )
     ).all()
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     queued = 0
     for user in users:
         with force_locale(user.locale):
@@ -90,7 +87,7 @@ def queue_digests(settings: Settings, now: datetime | None = None) -> int:
             continue
         subject, body = content
         result = db.session.execute(
-            insert(OutboxMessage)
+            insert_or_skip(db.session, OutboxMessage)
             .values(
                 user_id=user.id,
                 kind=DIGEST,

@@ -28,12 +28,18 @@ def _mine(user: User) -> sa.ColumnElement[bool]:
     return Case.assigned_worker_id == user.id
 
 
-def _pending_of(user: User) -> sa.Select[Any]:
+def _open_in_scope(user: User, commune_code: int | None = None) -> sa.Select[int]:
+    """The ids of the open files in the user's scope (optionally one commune of it)."""
     scope = (
-        authz.visible_cases(user)
-        .with_only_columns(Case.id)
-        .where(Case.status == CaseStatus.OPEN, _mine(user))
+        authz.visible_cases(user).with_only_columns(Case.id).where(Case.status == CaseStatus.OPEN)
     )
+    if commune_code is not None:
+        scope = scope.where(Case.commune_code == commune_code)
+    return scope
+
+
+def _pending_of(user: User) -> sa.Select[Any]:
+    scope = _open_in_scope(user).where(_mine(user))
     return sa.select(FollowUp).where(FollowUp.status == Status.PENDING, FollowUp.case_id.in_(scope))
 
 
@@ -119,11 +125,7 @@ class OverdueRow:
 
 def overdue_by_worker(user: User, today: date, commune_code: int | None = None) -> list[OverdueRow]:
     """The officer's view: overdue follow-ups per commune and worker, most escalated first."""
-    scope = (
-        authz.visible_cases(user).with_only_columns(Case.id).where(Case.status == CaseStatus.OPEN)
-    )
-    if commune_code is not None:
-        scope = scope.where(Case.commune_code == commune_code)
+    scope = _open_in_scope(user, commune_code)
     query = (
         sa.select(
             Case.commune_code,
@@ -150,11 +152,7 @@ def overdue_by_worker(user: User, today: date, commune_code: int | None = None) 
 
 def escalated(user: User, commune_code: int | None, limit: int = SECTION_LIMIT) -> list[TodoItem]:
     """Escalated follow-ups in the officer's scope, oldest first."""
-    scope = (
-        authz.visible_cases(user).with_only_columns(Case.id).where(Case.status == CaseStatus.OPEN)
-    )
-    if commune_code is not None:
-        scope = scope.where(Case.commune_code == commune_code)
+    scope = _open_in_scope(user, commune_code)
     query = (
         sa.select(FollowUp, Case.code, Case.phase)
         .join(Case, Case.id == FollowUp.case_id)
@@ -171,9 +169,7 @@ def escalated(user: User, commune_code: int | None, limit: int = SECTION_LIMIT) 
 
 def escalated_count(user: User) -> int:
     """How many follow-ups in the user's scope wait, escalated (the officer's digest)."""
-    scope = (
-        authz.visible_cases(user).with_only_columns(Case.id).where(Case.status == CaseStatus.OPEN)
-    )
+    scope = _open_in_scope(user)
     return int(
         db.session.scalar(
             sa.select(sa.func.count(FollowUp.id)).where(

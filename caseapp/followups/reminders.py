@@ -11,14 +11,12 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from caseapp import authz
 from caseapp.cases.models import Case
 from caseapp.cases.models import Status as CaseStatus
 from caseapp.dates import local_day
-from caseapp.db import utcnow
-from caseapp.errors import InvalidInputError
+from caseapp.db import insert_or_skip, utcnow
 from caseapp.extensions import db
 from caseapp.followups import plans
 from caseapp.followups.models import FollowUp, ReminderDispatch, ReminderKind, Status
@@ -32,10 +30,8 @@ DEFAULT_ESCALATE_DAYS = ADDED_DEFAULTS["followup_escalate_after_days"]
 def _insert_ignoring_duplicates(select: sa.Select[*tuple[Any, ...]]) -> int:
     """Insert the selected reminders; rows whose unique key exists are skipped."""
     columns = ["follow_up_id", "case_id", "kind", "user_id", "due_on", "created_on", "created_at"]
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(ReminderDispatch)
+        insert_or_skip(db.session, ReminderDispatch)
         .from_select(columns, select)
         .on_conflict_do_nothing(index_elements=["follow_up_id", "kind", "user_id", "due_on"])
         .execution_options(preserve_rowcount=True)  # psycopg reports -1 otherwise
@@ -49,12 +45,10 @@ def _count(result: sa.Result[Any]) -> int:
 
 
 def escalate_after_days(today: date) -> int:
-    from caseapp.workflow.services import rule_set_on, rules_of  # the rules in force today
+    from caseapp.workflow.services import rules_on  # the rules in force today
 
-    try:
-        return rules_of(rule_set_on(today)).followup_escalate_after_days
-    except InvalidInputError:
-        return DEFAULT_ESCALATE_DAYS
+    rules = rules_on(today)
+    return rules.followup_escalate_after_days if rules else DEFAULT_ESCALATE_DAYS
 
 
 def _worker_reminders(

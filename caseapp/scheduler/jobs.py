@@ -126,20 +126,30 @@ def run_job(app: Flask, name: str, now: datetime | None = None, *, force: bool =
         except Exception as exc:  # recorded (type and message only, no data) and retried
             db.session.rollback()
             app.logger.warning("scheduler job %s failed: %s", name, type(exc).__name__)
-            run = db.session.get(JobRun, name) or JobRun(job=name)
-            run.started_at, run.finished_at = started, utcnow()
-            run.ok, run.error = False, mail.describe_error(exc)
-            db.session.add(run)
-            db.session.commit()
+            _record(name, started, error=mail.describe_error(exc))
             return True
-        run = db.session.get(JobRun, name) or JobRun(job=name)
-        run.started_at, run.finished_at = started, utcnow()
-        run.ok, run.error, run.summary = True, None, summary
-        if job.at is not None:
-            run.last_day = local_day(now)
-        db.session.add(run)
-        db.session.commit()
+        _record(name, started, summary=summary, day=local_day(now) if job.at else None)
         return True
+
+
+def _record(
+    name: str,
+    started: datetime,
+    *,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+    day: date | None = None,
+) -> None:
+    """Write how a run went (a failure keeps the last completed day, so it is retried)."""
+    run = db.session.get(JobRun, name) or JobRun(job=name)
+    run.started_at, run.finished_at = started, utcnow()
+    run.ok, run.error = error is None, error
+    if error is None:
+        run.summary = summary
+    if day is not None:
+        run.last_day = day
+    db.session.add(run)
+    db.session.commit()
 
 
 def catch_up(app: Flask, now: datetime | None = None) -> list[str]:

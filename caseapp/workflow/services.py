@@ -960,7 +960,7 @@ def stable_job(
 
 def stable_job_on(case: Case, day: date) -> StableJob | None:
     """The stable-job rule for a case on ``day`` under the rules then in force (None: no rules)."""
-    rules = _rules_on(day)
+    rules = rules_on(day)
     if rules is None:
         return None
     steps = load_steps(case)
@@ -988,7 +988,7 @@ def _management_completed(steps: CaseSteps) -> bool:
     return determination is None or determination.determined_on <= steps.post_rehab[-1].started_on
 
 
-def _rules_on(day: date) -> Rules | None:
+def rules_on(day: date) -> Rules | None:
     try:
         return rules_of(rule_set_on(day))
     except InvalidInputError:
@@ -1026,7 +1026,7 @@ def _support_steps(case: Case, steps: CaseSteps, today: date) -> list[NextStep]:
     after_rehab = bool(steps.post_rehab) or case.category == Category.POST_PRISON
     if not (after_rehab or steps.has_support):
         return result
-    rules = _rules_on(today)
+    rules = rules_on(today)
     age = _age_on(case, today)
     adult_age = rules.adult_age if rules else ADULT_AGE
     if SCHOOLING_MIN_AGE <= age < adult_age and not any(

@@ -60,11 +60,11 @@ from caseapp.workflow.services import (
     _check_open,
     _finish,
     _rule_columns,
-    _rules_on,
     format_day,
     load_steps,
     rule_set_on,
     rules_of,
+    rules_on,
     stable_job,
 )
 
@@ -918,7 +918,7 @@ def ready_for_reintegration(
 ) -> list[tuple[Case, StableJob]]:
     """Open cases among ``visible_ids`` whose stable-job rule holds today and which are not yet
     certified: the officer's queue (a bounded number of queries, whatever the number of cases)."""
-    rules = _rules_on(today)
+    rules = rules_on(today)
     if rules is None:
         return []
     cases = list(

@@ -73,6 +73,7 @@ def create_app(
     from caseapp.followups.views import bp as followups_bp
     from caseapp.main.views import bp as main_bp
     from caseapp.scheduler.views import bp as scheduler_bp
+    from caseapp.indicators.views import bp as indicators_bp
     from caseapp.workflow.views import bp as workflow_bp
 
     app.register_blueprint(main_bp)
@@ -83,6 +84,7 @@ def create_app(
     app.register_blueprint(imports_bp)
     app.register_blueprint(followups_bp)
     app.register_blueprint(scheduler_bp)
+    app.register_blueprint(indicators_bp)
     return app
 
 

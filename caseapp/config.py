@@ -6,8 +6,10 @@ Nothing secret has a default. A missing secret stops start-up with a message say
 from __future__ import annotations
 
 import os
+import re
 import runpy
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,15 @@ class Settings:
     MAIL_FROM: str = ""
     # The address users reach CaseApp at, for the link in e-mails (optional).
     BASE_URL: str = ""
+    # Reporting periods (DESIGN §5, Decree 09/2019/NĐ-CP): the data cut-off days, "MM-DD". The
+    # six-monthly report runs from the day after last year's cut-off to REPORT_HALF_YEAR_END, the
+    # yearly report to REPORT_YEAR_END.
+    REPORT_HALF_YEAR_END: str = "06-14"
+    REPORT_YEAR_END: str = "12-14"
+    # Anonymized statistics: counts from 1 to STATISTICS_MIN_CELL - 1 are shown as "<5".
+    STATISTICS_MIN_CELL: int = 5
+    # Commune alert (Decision 28/2025/QĐ-TTg): users and addicts on record per 10,000 residents.
+    ALERT_PER_10000: int = 50
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,6 +104,16 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
     return str(raw)
+
+
+def _check_month_day(name: str, raw: str) -> None:
+    match = re.fullmatch(r"(\d\d)-(\d\d)", raw)
+    try:
+        if match is None:
+            raise ValueError
+        date(2001, int(match[1]), int(match[2]))  # a year without 29 February
+    except ValueError:
+        raise ConfigError(f"{name} must be a day of the year as MM-DD, not {raw!r}.") from None
 
 
 def instance_path_from_env(default: Path | None = None) -> Path:
@@ -145,6 +166,10 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
         raise ConfigError(
             f"SMTP_SECURITY must be 'starttls', 'ssl' or 'none', not {settings.SMTP_SECURITY!r}."
         )
+    for name in ("REPORT_HALF_YEAR_END", "REPORT_YEAR_END"):
+        _check_month_day(name, getattr(settings, name))
+    if settings.STATISTICS_MIN_CELL < 1 or settings.ALERT_PER_10000 < 1:
+        raise ConfigError("STATISTICS_MIN_CELL and ALERT_PER_10000 must be at least 1.")
     if not settings.SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "

@@ -77,6 +77,7 @@ NAV_ITEMS = (
     NavItem("cases.duplicates", _l("Hồ sơ có thể trùng")),
     NavItem("workflow.approvals", _l("Chờ phê duyệt")),
     NavItem("followups.overdue", _l("Theo dõi quá hạn")),
+    NavItem("indicators.dashboard", _l("Chỉ tiêu")),
     NavItem("admin.users", _l("Tài khoản")),
     NavItem("admin.communes", _l("Xã, phường")),
     NavItem("workflow.rule_sets", _l("Quy định")),

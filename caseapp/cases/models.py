@@ -165,6 +165,9 @@ class Case(Model):
     commune_code: Mapped[int] = mapped_column(sa.ForeignKey("communes.code"), index=True)
     assigned_worker_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     category: Mapped[str] = mapped_column(sa.String(16))
+    # The category the worker declared (intake or edit); ``category`` follows the recorded steps.
+    # Reports read a past day's category from the steps dated up to it, then from this.
+    declared_category: Mapped[str] = mapped_column(sa.String(16))
     phase: Mapped[str] = mapped_column(sa.String(16), default=Phase.INTAKE.value)
     status: Mapped[str] = mapped_column(sa.String(8), default=Status.OPEN.value, index=True)
     close_reason: Mapped[str | None] = mapped_column(sa.String(16))
@@ -213,6 +216,7 @@ class Case(Model):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 -- SQLAlchemy's own convention
     __table_args__ = (
         allowed_values("category", Category),
+        allowed_values("declared_category", Category),
         allowed_values("phase", Phase),
         allowed_values("status", Status),
         allowed_values("sex", Sex),

@@ -267,6 +267,7 @@ def apply_case_data(case: Case, data: CaseData) -> None:
     case.notes = data.notes
     case.commune_code = data.commune_code
     case.category = data.category.value
+    case.declared_category = data.category.value
     case.education = data.education.value if data.education else None
     case.occupation = data.occupation.value if data.occupation else None
     wanted = {d.value for d in data.drug_types}

@@ -1,0 +1,1 @@
+"""Indicators of the plan (DESIGN §5): periods, SQL aggregates, reports and anonymized exports."""

@@ -1,0 +1,279 @@
+"""A report of the plan's indicators for one period and a set of communes: the rows the dashboard,
+the printable page, the workbook and the Word document all show.
+
+Everything here adds up the grouped counts of ``queries``; nothing reads a single case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
+
+from caseapp import web
+from caseapp.db import utcnow
+from caseapp.extensions import db
+from caseapp.geo.models import Commune
+from caseapp.geo.services import province_name
+from caseapp.indicators import periods, queries
+from caseapp.indicators.periods import Period
+from caseapp.indicators.queries import AGE_BANDS, SEXES, Counts
+
+SUPPORT_TARGET_2025 = 80  # % of managed users and addicts receiving support (Decision 140/QĐ-TTg)
+SUPPORT_TARGET_2030 = 90
+REINTEGRATION_TARGET = 1  # youth reintegrated with a stable job per commune and year
+TREND_PERIODS = 6
+
+AGE_BAND_LABELS = {"12-15": _l("12 – dưới 16"), "16-17": _l("16 – dưới 18"), "18-30": _l("18 – 30")}
+SEX_LABELS = {"male": _l("Nam"), "female": _l("Nữ")}
+
+
+class Level(StrEnum):
+    COMMUNE = "commune"
+    DISTRICT = "district"
+    PROVINCE = "province"
+
+
+class Reintegration(StrEnum):
+    MET = "met"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    NOT_MET = "not_met"
+
+
+REINTEGRATION_LABELS = {
+    Reintegration.MET: _l("Đạt"),
+    Reintegration.ON_TRACK: _l("Đang tiến triển"),
+    Reintegration.AT_RISK: _l("Có nguy cơ không đạt"),
+    Reintegration.NOT_MET: _l("Không đạt"),
+}
+
+
+def support_target(year: int) -> int:
+    """The share (%) the plan asks for in ``year``: >80% from 2025, >90% by 2030."""
+    return SUPPORT_TARGET_2030 if year >= 2030 else SUPPORT_TARGET_2025
+
+
+def share(part: int, whole: int) -> float | None:
+    """``part`` of ``whole`` in %, or None when there is nobody to count."""
+    return None if whole == 0 else 100.0 * part / whole
+
+
+@dataclass
+class Row:
+    """One area: a commune, a former district or the whole scope."""
+
+    level: Level
+    code: int | None
+    name: str
+    population: int | None  # None: not entered (for a group: missing for some commune)
+    counts: Counts = field(default_factory=dict)
+    previous: Counts = field(default_factory=dict)
+    activity: Counts = field(default_factory=dict)
+    breakdown: dict[tuple[str, str], Counts] = field(default_factory=dict)
+    children: list[Row] = field(default_factory=list)
+    missing_population: int = 0  # communes in the group without a population figure
+
+    def __getitem__(self, key: str) -> int:
+        if key in self.counts:
+            return self.counts[key]
+        return self.activity.get(key, 0)
+
+    def share(self, part: str, whole: str) -> float | None:
+        return share(self[part], self[whole])
+
+    @property
+    def ua_change(self) -> int:
+        """Users and addicts on record against the previous period (the plan: must not grow)."""
+        return self.counts.get("ua", 0) - self.previous.get("ua", 0)
+
+    def per_10000(self) -> float | None:
+        """Users and addicts on record per 10,000 residents (None: population not entered)."""
+        if not self.population or self.missing_population:
+            return None
+        return 10_000.0 * self.counts.get("ua", 0) / self.population
+
+    def alert(self, threshold_per_10000: int) -> bool | None:
+        rate = self.per_10000()
+        return None if rate is None else rate >= threshold_per_10000
+
+    def reintegration(self, period: Period, today: date) -> Reintegration:
+        if self.counts.get("reintegrated", 0) >= REINTEGRATION_TARGET:
+            return Reintegration.MET
+        if period.end < today:
+            return Reintegration.NOT_MET
+        if self.activity.get("jobs_running", 0) > 0:
+            return Reintegration.ON_TRACK  # youth in work who may be confirmed in time
+        return Reintegration.AT_RISK
+
+
+@dataclass
+class Report:
+    period: Period
+    previous: Period
+    today: date
+    generated_at: datetime
+    scope_name: str
+    province: Row
+    districts: list[Row]
+    communes: list[Row]
+    alert_per_10000: int
+    trend: list[tuple[Period, Counts]] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.province.counts.get("managed", 0) == 0 and not any(
+            self.province.activity.values()
+        )
+
+    @property
+    def target(self) -> int:
+        return support_target(self.period.end.year)
+
+    @property
+    def is_provisional(self) -> bool:
+        """The period has not ended: figures are to date."""
+        return self.period.end >= self.today
+
+    def reintegration_counts(self) -> dict[Reintegration, int]:
+        counts = dict.fromkeys(Reintegration, 0)
+        for row in self.communes:
+            counts[row.reintegration(self.period, self.today)] += 1
+        return counts
+
+    def ranking(self, key: str = "ua_supported", whole: str = "ua") -> list[Row]:
+        """Communes by the share of ``key`` in ``whole``, lowest first (those needing help);
+        communes with nobody to count come last."""
+        return sorted(
+            self.communes,
+            key=lambda r: (r.share(key, whole) is None, r.share(key, whole) or 0.0, r.name),
+        )
+
+
+def _blank() -> Counts:
+    return dict.fromkeys(queries.CASE_MEASURES, 0)
+
+
+def _blank_activity() -> Counts:
+    return dict.fromkeys(queries.ACTIVITY_MEASURES, 0)
+
+
+def _roll_up(row: Row, children: Iterable[Row]) -> None:
+    for child in children:
+        queries.add(row.counts, child.counts)
+        queries.add(row.previous, child.previous)
+        queries.add(row.activity, child.activity)
+        for key, counts in child.breakdown.items():
+            queries.add(row.breakdown.setdefault(key, _blank()), counts)
+        row.missing_population += child.missing_population
+        if child.population is not None:
+            row.population = (row.population or 0) + child.population
+
+
+def _communes(codes: sa.Select[Any] | None) -> list[Commune]:
+    query = sa.select(Commune).options(joinedload(Commune.former_district))
+    if codes is not None:
+        query = query.where(Commune.code.in_(codes))
+    return list(
+        db.session.scalars(
+            query.order_by(
+                Commune.former_district_code.is_(None), Commune.former_district_code, Commune.name
+            )
+        )
+    )
+
+
+def build(
+    period: Period,
+    *,
+    communes: sa.Select[Any] | None = None,
+    scope_name: str | None = None,
+    today: date,
+    trend: int = 0,
+) -> Report:
+    """The report of ``period`` over ``communes`` (a select of commune codes; None: all), with
+    the previous period for comparison and ``trend`` periods for the charts."""
+    settings = web.settings()
+    previous = period.previous()
+    cube = queries.cube(period, communes)
+    before = queries.cube(previous, communes)
+    events = queries.activity(period, today, communes)
+    rows: dict[int, Row] = {}
+    in_scope = _communes(communes)
+    for commune in in_scope:
+        rows[commune.code] = Row(
+            Level.COMMUNE,
+            commune.code,
+            commune.name,
+            commune.population,
+            counts=_blank(),
+            previous=_blank(),
+            activity=events.get(commune.code, _blank_activity()),
+            missing_population=int(commune.population is None),
+        )
+    for (code, sex, band), counts in cube.items():
+        if code in rows:
+            queries.add(rows[code].counts, counts)
+            rows[code].breakdown[(sex, band)] = counts
+    for (code, _sex, _band), counts in before.items():
+        if code in rows:
+            queries.add(rows[code].previous, counts)
+    districts: dict[int | None, Row] = {}
+    for commune in in_scope:
+        key = commune.former_district_code
+        if key not in districts:
+            name = (
+                _("%(name)s (cũ)", name=commune.former_district.name)
+                if commune.former_district
+                else _("Các xã, phường khác")
+            )
+            districts[key] = Row(Level.DISTRICT, key, name, None, _blank(), _blank())
+            districts[key].activity = _blank_activity()
+        districts[key].children.append(rows[commune.code])
+    for district in districts.values():
+        _roll_up(district, district.children)
+    province = Row(
+        Level.PROVINCE,
+        settings.PROVINCE,
+        scope_name or _("Tỉnh %(name)s", name=province_name(settings.PROVINCE)),
+        None,
+        _blank(),
+        _blank(),
+        _blank_activity(),
+        children=list(districts.values()),
+    )
+    _roll_up(province, districts.values())
+    report = Report(
+        period=period,
+        previous=previous,
+        today=today,
+        generated_at=utcnow(),
+        scope_name=province.name,
+        province=province,
+        districts=list(districts.values()),
+        communes=list(rows.values()),
+        alert_per_10000=settings.ALERT_PER_10000,
+    )
+    if trend:
+        for earlier in periods.recent(period, trend):
+            if earlier == period:
+                report.trend.append((earlier, province.counts))
+            elif earlier == previous:
+                report.trend.append((earlier, province.previous))
+            else:
+                total = _blank()
+                for counts in queries.cube(earlier, communes).values():
+                    queries.add(total, counts)
+                report.trend.append((earlier, total))
+    return report
+
+
+def sex_band_keys() -> Sequence[tuple[str, str]]:
+    return [(sex, band) for sex in SEXES for band in AGE_BANDS]

@@ -1,0 +1,273 @@
+"""The indicators dashboard, the printable report, the report downloads and the anonymized
+statistics export. Supervisors and officers see the plan's figures for their scope; nothing here
+shows an identity or a single person's record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from caseapp import audit, authz, web
+from caseapp.cases.models import CATEGORY_LABELS, PHASE_LABELS, Phase
+from caseapp.dates import local_day
+from caseapp.errors import InvalidInputError
+from caseapp.extensions import db
+from caseapp.geo.models import Commune
+from caseapp.indicators import charts, export, periods, queries, report
+from caseapp.indicators.periods import Period, PeriodKind
+from caseapp.users.models import User
+from caseapp.workflow.models import REHAB_FORM_LABELS
+
+bp = Blueprint("indicators", __name__, url_prefix="/indicators")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+class ScopeError(LookupError):
+    """A commune that does not exist or lies outside the user's scope."""
+
+
+def _period(raw: str | None) -> Period:
+    if not raw:
+        return periods.containing(local_day(), PeriodKind.YEAR)
+    return periods.parse(raw)
+
+
+def _scope(user: User, raw: str | None) -> tuple[sa.Select[Any], Commune | None]:
+    codes = authz.scope_commune_codes(user)
+    if not raw:
+        return codes, None
+    commune = db.session.get(Commune, int(raw)) if raw.isdigit() and len(raw) <= 9 else None
+    if commune is None or not authz.in_scope(user, commune.code):
+        raise ScopeError(
+            _("Không có xã, phường mã “%(code)s” trong phạm vi của bạn.", code=raw[:12])
+        )
+    return sa.select(Commune.code).where(Commune.code == commune.code), commune
+
+
+def _scope_name(user: User, commune: Commune | None) -> str | None:
+    if commune is not None:
+        return commune.name
+    return None
+
+
+def _context(**extra: Any) -> dict[str, Any]:
+    today = local_day()
+    return {
+        "period_choices": periods.choices(today),
+        "communes": sorted(
+            db.session.scalars(
+                sa.select(Commune).where(Commune.code.in_(authz.scope_commune_codes(web.actor())))
+            ),
+            key=lambda c: c.name,
+        ),
+        "today": today,
+        "phase_labels": PHASE_LABELS,
+        "phases": list(Phase),
+        "category_labels": CATEGORY_LABELS,
+        "form_labels": REHAB_FORM_LABELS,
+        "sex_labels": report.SEX_LABELS,
+        "band_labels": report.AGE_BAND_LABELS,
+        "sex_band_keys": report.sex_band_keys(),
+        "reintegration_labels": report.REINTEGRATION_LABELS,
+        "Reintegration": report.Reintegration,
+        **extra,
+    }
+
+
+def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
+    """The report the query string asks for, or the error to show (and its status)."""
+    user = web.actor()
+    args = {"period": request.args.get("period", ""), "commune": request.args.get("commune", "")}
+    try:
+        period = _period(args["period"])
+        codes, commune = _scope(user, args["commune"])
+    except InvalidInputError as exc:
+        return None, {"error": exc.errors[0].message, "args": args}, 400
+    except ScopeError as exc:
+        return None, {"error": str(exc), "args": args}, 404
+    built = report.build(
+        period,
+        communes=codes,
+        scope_name=_scope_name(user, commune),
+        today=local_day(),
+        trend=trend,
+    )
+    return built, {"args": args, "commune": commune, "scope_codes": codes}, 200
+
+
+@bp.route("/")
+@authz.requires(authz.Action.VIEW_INDICATORS)
+def dashboard() -> ResponseReturnValue:
+    built, extra, status = _load(trend=report.TREND_PERIODS)
+    if built is None:
+        return render_template("indicators/dashboard.html", **_context(**extra)), status
+    pipeline = queries.pipeline(extra["scope_codes"])
+    return render_template(
+        "indicators/dashboard.html",
+        **_context(report=built, pipeline=pipeline, charts=_charts(built, pipeline), **extra),
+    )
+
+
+RANKING_LIMIT = 20
+
+
+def _charts(built: report.Report, pipeline: dict[str, int]) -> dict[str, charts.Chart]:
+    trend = built.trend
+    support = charts.columns(
+        _("Tỷ lệ người sử dụng, người nghiện được hỗ trợ"),
+        [
+            (
+                p.short_label,
+                report.share(c["ua_supported"], c["ua"]),
+                percent(report.share(c["ua_supported"], c["ua"])),
+            )
+            for p, c in trend
+        ],
+        top=100,
+        targets=[
+            (_("Chỉ tiêu 2025: >80%"), report.SUPPORT_TARGET_2025),
+            (_("Chỉ tiêu 2030: >90%"), report.SUPPORT_TARGET_2030),
+        ],
+    )
+    managed = charts.columns(
+        _("Người sử dụng, người nghiện có hồ sơ quản lý"),
+        [(p.short_label, float(c["ua"]), web.format_number(c["ua"])) for p, c in trend],
+    )
+    stages = charts.rows(
+        _("Hồ sơ đang mở theo giai đoạn"),
+        [
+            (
+                str(PHASE_LABELS[phase]),
+                float(pipeline.get(phase.value, 0)),
+                web.format_number(pipeline.get(phase.value, 0)),
+                "primary",
+            )
+            for phase in Phase
+        ],
+    )
+    ranked = built.ranking()
+    if len(ranked) > RANKING_LIMIT + 5:
+        ranked = ranked[:RANKING_LIMIT]
+    target = built.target
+
+    def tone(value: float | None) -> str:
+        if value is None:
+            return "muted"
+        return "ok" if value > target else "warn"
+
+    ranking = charts.rows(
+        _("Xếp hạng xã, phường theo tỷ lệ được hỗ trợ (thấp nhất trước)"),
+        [
+            (
+                row.name,
+                row.share("ua_supported", "ua"),
+                percent(row.share("ua_supported", "ua")),
+                tone(row.share("ua_supported", "ua")),
+            )
+            for row in ranked
+        ],
+        top=100,
+        target=(_("Chỉ tiêu >%(n)d%%", n=target), float(target)),
+    )
+    return {"support": support, "managed": managed, "stages": stages, "ranking": ranking}
+
+
+@bp.route("/report")
+@authz.requires(authz.Action.VIEW_INDICATORS)
+def printable() -> ResponseReturnValue:
+    built, extra, status = _load(trend=0)
+    if built is None:
+        return render_template("indicators/dashboard.html", **_context(**extra)), status
+    return render_template("indicators/report.html", **_context(report=built, **extra))
+
+
+def _download(kind: str) -> ResponseReturnValue:
+    built, extra, status = _load(trend=0)
+    if built is None:
+        return render_template("indicators/dashboard.html", **_context(**extra)), status
+    from caseapp.indicators import document, workbook
+
+    if kind == "xlsx":
+        body, mimetype = workbook.report_workbook(built), XLSX
+    else:
+        body, mimetype = document.report_document(built), DOCX
+    audit.record(
+        "report_downloaded",
+        actor=web.actor(),
+        target_type="report",
+        target_id=built.period.key,
+        details={"format": kind, "commune": extra["args"]["commune"] or None},
+        context=web.audit_context(),
+    )
+    db.session.commit()
+    name = f"bao-cao-{built.period.key}.{kind}"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.route("/report.xlsx")
+@authz.requires(authz.Action.VIEW_INDICATORS)
+def report_xlsx() -> ResponseReturnValue:
+    return _download("xlsx")
+
+
+@bp.route("/report.docx")
+@authz.requires(authz.Action.VIEW_INDICATORS)
+def report_docx() -> ResponseReturnValue:
+    return _download("docx")
+
+
+@bp.route("/export", methods=["GET", "POST"])
+@authz.requires(authz.Action.EXPORT_STATISTICS)
+def export_statistics() -> ResponseReturnValue:
+    """Anonymized statistics (CSV or XLSX): fixed tables, small cells suppressed, audited."""
+    form = export.ExportForm()
+    form.period.choices = [(p.key, p.label) for p in periods.choices(local_day())]
+    if not form.is_submitted():
+        form.period.data = periods.containing(local_day(), PeriodKind.YEAR).key
+    if not form.validate_on_submit():
+        threshold = web.settings().STATISTICS_MIN_CELL
+        return render_template("indicators/export.html", form=form, threshold=threshold), (
+            400 if form.is_submitted() else 200
+        )
+    period = periods.parse(form.period.data or "")
+    fmt = form.format.data or "csv"
+    threshold = web.settings().STATISTICS_MIN_CELL
+    tables = export.tables(period, today=local_day(), threshold=threshold)
+    audit.record(
+        "statistics_exported",
+        actor=web.actor(),
+        target_type="statistics",
+        target_id=period.key,
+        details={"format": fmt, "threshold": threshold, "tables": len(tables)},
+        context=web.audit_context(),
+    )
+    db.session.commit()
+    name = f"thong-ke-an-danh-{period.key}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "xlsx":
+        return Response(export.to_xlsx(tables, period), mimetype=XLSX, headers=headers)
+    return Response(
+        stream_with_context(export.to_csv(tables, period)),
+        mimetype="text/csv; charset=utf-8",
+        headers=headers,
+    )
+
+
+def percent(value: float | None) -> str:
+    """82,5 % (one decimal, Vietnamese comma), or an en dash when there is nobody to count."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}".replace(".", ",") + " %"
+
+
+bp.add_app_template_filter(percent, "percent")

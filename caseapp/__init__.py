@@ -71,9 +71,9 @@ def create_app(
     from caseapp.cases.import_views import bp as imports_bp
     from caseapp.cases.views import bp as cases_bp
     from caseapp.followups.views import bp as followups_bp
+    from caseapp.indicators.views import bp as indicators_bp
     from caseapp.main.views import bp as main_bp
     from caseapp.scheduler.views import bp as scheduler_bp
-    from caseapp.indicators.views import bp as indicators_bp
     from caseapp.workflow.views import bp as workflow_bp
 
     app.register_blueprint(main_bp)

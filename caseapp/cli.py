@@ -106,13 +106,21 @@ def init() -> None:
 )
 @click.option("--cases", "case_count", type=int, default=None, help="Synthetic case files.")
 @click.option("--seed", type=int, default=1, show_default=True)
-def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
+@click.option(
+    "--national",
+    is_flag=True,
+    help="Spread the cases over all 34 provinces' communes (loaded first if missing).",
+)
+def demo(if_empty: bool, case_count: int | None, seed: int, national: bool) -> None:
     """Demo data (synthetic people only): one account per role with generated passwords, saved
-    0600 and printed, and synthetic case files (60 by default; --cases N adds N more later)."""
+    0600 and printed, and synthetic case files with their history since 2024 (60 by default;
+    --cases N adds N more later), over the configured province or, with --national, the whole
+    country."""
     import time
-    from datetime import date
+    from collections import Counter
 
-    from caseapp.demo import create_demo_accounts
+    from caseapp.dates import local_day
+    from caseapp.demo import create_demo_accounts, load_national_communes
     from caseapp.synthetic import create_synthetic_cases
 
     app = _app()
@@ -130,13 +138,23 @@ def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
                     click.echo(logins_file.read_text(encoding="utf-8"))
                 return
             raise click.ClickException("Accounts already exist: the demo needs an empty system.")
+        settings = app.extensions["caseapp.settings"]
         text = None
         if not has_accounts:
-            text = create_demo_accounts(app.extensions["caseapp.settings"])
+            text = create_demo_accounts(settings)
+        if national:
+            added = load_national_communes()
+            if added:
+                click.echo(f"Loaded {added:,} communes of the other provinces.")
         worker = db.session.scalars(
             sa.select(User).where(User.role == Role.WORKER.value).order_by(User.id)
         ).first()
-        communes = list(db.session.scalars(sa.select(Commune.code)))
+        query = sa.select(Commune.code).order_by(Commune.code)
+        if not national:
+            query = query.where(Commune.province_code == settings.PROVINCE)
+        communes = list(db.session.scalars(query))
+        today = local_day()  # the communes' today, as the workflow's due dates use
+        counts: Counter[str] = Counter()
         started = time.perf_counter()
         made = create_synthetic_cases(
             60 if case_count is None else case_count,
@@ -144,17 +162,20 @@ def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
             communes=communes,
             focus_commune=worker.communes[0].code if worker and worker.communes else None,
             actor_id=worker.id if worker else None,
-            today=date.today(),  # noqa: DTZ011 -- synthetic intake dates only
+            today=today,
+            steps=True,
+            counts=counts,
         )
+        elapsed = time.perf_counter() - started
         if text is not None and worker is not None:
-            from caseapp.dates import local_day
             from caseapp.demo import add_demo_follow_ups
             from caseapp.followups.reminders import sweep
 
-            add_demo_follow_ups(worker, local_day())
+            add_demo_follow_ups(worker, today)
             sweep()  # the reminders of the overdue ones: the bell rings on first sign-in
+        started = time.perf_counter()
         db.session.commit()  # the accounts exist before their logins are written down
-        elapsed = time.perf_counter() - started
+        elapsed += time.perf_counter() - started
     if text is not None:
         if logins_file.exists():
             logins_file.unlink()
@@ -162,7 +183,12 @@ def demo(if_empty: bool, case_count: int | None, seed: int) -> None:
         click.echo(text)
         click.echo(f"Saved to {logins_file} (mode 0600).")
     rate = made / elapsed if elapsed else 0
-    click.echo(f"{made} synthetic case files in {elapsed:.1f} s ({rate:,.0f} per second).")
+    steps = sum(n for name, n in counts.items() if name not in ("cases", "case_events"))
+    click.echo(
+        f"{made} synthetic case files in {elapsed:.1f} s ({rate:,.0f} per second), over "
+        f"{len(communes):,} communes: {steps - counts['follow_ups']:,} step records, "
+        f"{counts['follow_ups']:,} follow-ups, {counts['case_events']:,} timeline entries."
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -466,3 +492,48 @@ def restore(path: Path) -> None:
         )
     rows = sum(header["counts"].values())
     click.echo(f"Restored {rows} rows from {header['created_at']}; audit chain intact.")
+
+
+@main.command("export-stats")
+@click.option("--period", "period_key", required=True, help="2026-H1, 2026-H2, 2026 or 2026-CY.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: thong-ke-an-danh-<period>.<format> here).",
+)
+def export_stats(period_key: str, fmt: str, output: Path | None) -> None:
+    """Anonymized statistics of a period, as supervisors download them: small cells suppressed,
+    audited (the actor is the operator's shell account, recorded as the command)."""
+    from caseapp import audit
+    from caseapp.dates import local_day
+    from caseapp.errors import InvalidInputError
+    from caseapp.extensions import db
+    from caseapp.indicators import export, periods
+
+    app = _app()
+    with app.app_context():
+        try:
+            period = periods.parse(period_key)
+        except InvalidInputError as exc:
+            raise click.ClickException(exc.errors[0].message) from None
+        threshold = app.extensions["caseapp.settings"].STATISTICS_MIN_CELL
+        tables = export.tables(period, today=local_day(), threshold=threshold)
+        target = output or Path(f"thong-ke-an-danh-{period.key}.{fmt}")
+        if fmt == "xlsx":
+            target.write_bytes(export.to_xlsx(tables, period))
+        else:
+            with target.open("w", encoding="utf-8", newline="") as out:
+                out.writelines(export.to_csv(tables, period))
+        audit.record(
+            "statistics_exported",
+            actor=None,
+            target_type="statistics",
+            target_id=period.key,
+            details={"format": fmt, "threshold": threshold, "via": "cli", "file": target.name},
+        )
+        db.session.commit()
+    click.echo(f"{len(tables)} tables of {period.label} written to {target}.")

@@ -91,6 +91,16 @@ MATRIX = {
     "followups.notifications": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
     "followups.preferences": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
     "scheduler.status": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
+    "indicators.dashboard": {"worker": 403, "officer": 200, "supervisor": 200, "admin": 403},
+    "indicators.printable": {"worker": 403, "officer": 200, "supervisor": 200, "admin": 403},
+    "indicators.report_xlsx": {"worker": 403, "officer": 200, "supervisor": 200, "admin": 403},
+    "indicators.report_docx": {"worker": 403, "officer": 200, "supervisor": 200, "admin": 403},
+    "indicators.export_statistics": {
+        "worker": 403,
+        "officer": 403,
+        "supervisor": 200,
+        "admin": 403,
+    },
 }
 URLS = {
     "main.index": "/",
@@ -113,6 +123,11 @@ URLS = {
     "followups.notifications": "/notifications",
     "followups.preferences": "/account/reminders",
     "scheduler.status": "/admin/scheduler",
+    "indicators.dashboard": "/indicators/",
+    "indicators.printable": "/indicators/report",
+    "indicators.report_xlsx": "/indicators/report.xlsx",
+    "indicators.report_docx": "/indicators/report.docx",
+    "indicators.export_statistics": "/indicators/export",
 }
 
 

@@ -19,7 +19,8 @@ PAGES = ["/", "/account", "/account/password", "/admin/users", "/admin/users/new
          "/admin/communes", f"/admin/communes/{C1}", "/admin/audit", "/cases", "/cases/new",
          "/cases/duplicates", "/cases/import", "/approvals", "/admin/rules", "/todo",
          "/follow-ups/overdue", "/notifications", "/account/reminders",
-         "/admin/scheduler"]  # fmt: skip
+         "/admin/scheduler", "/indicators/", "/indicators/report?period=2026-H1",
+         "/indicators/export"]  # fmt: skip
 
 
 class _Audit(HTMLParser):

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from wtforms import RadioField, SelectField
+from wtforms import RadioField, SelectChoice, SelectField
 from wtforms.validators import InputRequired
 
 from caseapp.forms import Form
@@ -26,7 +26,7 @@ from caseapp.indicators import report as report_module
 from caseapp.indicators.periods import Period
 from caseapp.indicators.queries import AGE_BANDS, SEXES
 from caseapp.indicators.report import Report, Row
-from caseapp.indicators.suppression import Suppressed, grid_relations, suppress
+from caseapp.indicators.suppression import Relation, Suppressed, grid_relations, suppress
 from caseapp.workflow.models import REHAB_FORM_LABELS, RehabForm
 
 TOTAL = "total"
@@ -37,7 +37,7 @@ class ExportForm(Form):
     period = SelectField(_l("Kỳ báo cáo"), validators=[InputRequired()])
     format = RadioField(
         _l("Định dạng"),
-        choices=[("csv", _l("CSV (UTF-8)")), ("xlsx", _l("Excel (XLSX)"))],
+        choices=[SelectChoice("csv", _l("CSV (UTF-8)")), SelectChoice("xlsx", _l("Excel (XLSX)"))],
         default="csv",
         validators=[InputRequired()],
     )
@@ -58,6 +58,7 @@ class Table:
     rows: list[tuple[Hashable, str, str, str]]  # key, level label, code, name
     result: Suppressed
     threshold: int
+    relations: list[Relation]
 
     def shown(self, row: Hashable, column: str) -> str:
         value = self.result.shown((row, column))
@@ -95,11 +96,13 @@ def _value(row: Row, column: Column, columns: Sequence[Column]) -> int:
 
 
 def _level(row: Row) -> str:
-    return {
-        report_module.Level.COMMUNE: _("Xã, phường"),
-        report_module.Level.DISTRICT: _("Huyện cũ"),
-        report_module.Level.PROVINCE: _("Tỉnh"),
-    }[row.level]
+    return str(
+        {
+            report_module.Level.COMMUNE: _("Xã, phường"),
+            report_module.Level.DISTRICT: _("Huyện cũ"),
+            report_module.Level.PROVINCE: _("Tỉnh"),
+        }[row.level]
+    )
 
 
 def _table(code: str, title: str, columns: list[Column], built: Report, threshold: int) -> Table:
@@ -128,7 +131,8 @@ def _table(code: str, title: str, columns: list[Column], built: Report, threshol
         column_total=TOTAL,
         row_groups=groups,
     )
-    return Table(code, title, columns, rows, suppress(values, relations, threshold), threshold)
+    result = suppress(values, relations, threshold)
+    return Table(code, title, columns, rows, result, threshold, relations)
 
 
 def tables(period: Period, *, today: date, threshold: int) -> list[Table]:
@@ -229,7 +233,9 @@ def to_csv(found: list[Table], period: Period) -> Iterator[str]:
 def to_xlsx(found: list[Table], period: Period) -> bytes:
     """A sheet per table, in Vietnamese, with the period and the suppression rule on top."""
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    first = book.active
+    if first is not None:
+        book.remove(first)
     bold = Font(bold=True)
     for number, table in enumerate(found, start=1):
         sheet = book.create_sheet(f"{number}. {table.code}"[:31])
@@ -252,7 +258,7 @@ def to_xlsx(found: list[Table], period: Period) -> bytes:
                     *(f"<{table.threshold}" if v is None else v for v in shown),
                 ]
             )
-            if key[0] != "commune":
+            if not (isinstance(key, tuple) and key[0] == "commune"):
                 for cell in sheet[sheet.max_row]:
                     cell.font = bold
         sheet.column_dimensions["A"].width = 12

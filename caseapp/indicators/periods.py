@@ -43,11 +43,11 @@ class Period:
         span = f"{self.start:%d/%m/%Y} – {self.end:%d/%m/%Y}"
         if self.kind is PeriodKind.HALF_YEAR:
             if self.half == 1:
-                return _("6 tháng đầu năm %(year)d (%(span)s)", year=self.year, span=span)
-            return _("6 tháng cuối năm %(year)d (%(span)s)", year=self.year, span=span)
+                return str(_("6 tháng đầu năm %(year)d (%(span)s)", year=self.year, span=span))
+            return str(_("6 tháng cuối năm %(year)d (%(span)s)", year=self.year, span=span))
         if self.kind is PeriodKind.YEAR:
-            return _("Năm %(year)d (%(span)s)", year=self.year, span=span)
-        return _("Năm dương lịch %(year)d (%(span)s)", year=self.year, span=span)
+            return str(_("Năm %(year)d (%(span)s)", year=self.year, span=span))
+        return str(_("Năm dương lịch %(year)d (%(span)s)", year=self.year, span=span))
 
     @property
     def short_label(self) -> str:
@@ -55,15 +55,15 @@ class Period:
             return f"{self.year}-{'H1' if self.half == 1 else 'H2'}"
         if self.kind is PeriodKind.YEAR:
             return str(self.year)
-        return _("%(year)d (dương lịch)", year=self.year)
+        return str(_("%(year)d (dương lịch)", year=self.year))
 
     @property
     def report_title(self) -> str:
         if self.kind is PeriodKind.HALF_YEAR and self.half == 1:
-            return _("Báo cáo 6 tháng đầu năm %(year)d", year=self.year)
+            return str(_("Báo cáo 6 tháng đầu năm %(year)d", year=self.year))
         if self.kind is PeriodKind.HALF_YEAR:
-            return _("Báo cáo 6 tháng cuối năm %(year)d", year=self.year)
-        return _("Báo cáo năm %(year)d", year=self.year)
+            return str(_("Báo cáo 6 tháng cuối năm %(year)d", year=self.year))
+        return str(_("Báo cáo năm %(year)d", year=self.year))
 
     @property
     def official_name(self) -> str:

@@ -159,7 +159,7 @@ def _per_case(period: Period) -> sa.Subquery:
     )
     determination = grouped(
         AddictionDetermination,
-        _flag(AddictionDetermination.is_addicted).label("addicted"),
+        _flag(AddictionDetermination.is_addicted.is_(True)).label("addicted"),
         _flag(AddictionDetermination.determined_on >= s).label("assessed"),
         where=AddictionDetermination.determined_on <= e,
         name="det",
@@ -347,7 +347,8 @@ def activity(
             .where(condition)
             .group_by(Case.commune_code, RehabEpisode.form)
         )
-        for commune, form, count in db.session.execute(_scoped(query.where(not_merged), communes)):
+        for row in db.session.execute(_scoped(query.where(not_merged), communes)):
+            commune, form, count = int(row[0]), str(row[1]), int(row[2])
             found[commune][f"{name}_{form}"] += count
 
     by_form("rehab_started", RehabEpisode.started_on.between(s, e))
@@ -468,4 +469,4 @@ def add(total: Counts, more: Mapping[str, int]) -> None:
 def pipeline(communes: sa.Select[Any] | None = None) -> dict[str, int]:
     """Open files by phase now: how many youth are at each step of the way."""
     query = sa.select(Case.phase, sa.func.count()).where(Case.status == "open").group_by(Case.phase)
-    return dict(db.session.execute(_scoped(query, communes)).all())  # type: ignore[arg-type]
+    return {str(row[0]): int(row[1]) for row in db.session.execute(_scoped(query, communes))}

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from wtforms import SelectChoice
 
 from caseapp import audit, authz, web
 from caseapp.cases.models import CATEGORY_LABELS, PHASE_LABELS, Phase
@@ -17,7 +18,7 @@ from caseapp.dates import local_day
 from caseapp.errors import InvalidInputError
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
-from caseapp.indicators import charts, export, periods, queries, report
+from caseapp.indicators import charts, document, export, periods, queries, report, workbook
 from caseapp.indicators.periods import Period, PeriodKind
 from caseapp.users.models import User
 from caseapp.workflow.models import REHAB_FORM_LABELS
@@ -191,8 +192,6 @@ def _download(kind: str) -> ResponseReturnValue:
     built, extra, status = _load(trend=0)
     if built is None:
         return render_template("indicators/dashboard.html", **_context(**extra)), status
-    from caseapp.indicators import document, workbook
-
     if kind == "xlsx":
         body, mimetype = workbook.report_workbook(built), XLSX
     else:
@@ -231,7 +230,7 @@ def report_docx() -> ResponseReturnValue:
 def export_statistics() -> ResponseReturnValue:
     """Anonymized statistics (CSV or XLSX): fixed tables, small cells suppressed, audited."""
     form = export.ExportForm()
-    form.period.choices = [(p.key, p.label) for p in periods.choices(local_day())]
+    form.period.choices = [SelectChoice(p.key, p.label) for p in periods.choices(local_day())]
     if not form.is_submitted():
         form.period.data = periods.containing(local_day(), PeriodKind.YEAR).key
     if not form.validate_on_submit():

@@ -21,8 +21,10 @@ def test_dashboard_shows_charts_and_tables(supervisor_client):
     page = supervisor_client.get("/indicators/?period=2026")
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
-    assert "<svg" in html and "Xếp hạng xã, phường" in html
-    assert "Theo huyện cũ" in html and "Chưa nhập dân số" in html
+    assert "<svg" in html
+    assert "Xếp hạng xã, phường" in html
+    assert "Theo huyện cũ" in html
+    assert "Chưa nhập dân số" in html
 
 
 @pytest.mark.parametrize(
@@ -62,8 +64,9 @@ def test_downloads_are_audited(app, supervisor_client):
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][0] == "Bảng"
     with app.app_context():
-        from caseapp.extensions import db
         import sqlalchemy as sa
+
+        from caseapp.extensions import db
 
         actions = set(db.session.scalars(sa.select(AuditEvent.action)))
     assert {"report_downloaded", "statistics_exported"} <= actions

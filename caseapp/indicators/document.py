@@ -455,8 +455,9 @@ def _header_block(document: DocumentObject, facts: _Facts) -> None:
     agency, nation = table.cell(0, 0), table.cell(0, 1)
     _centred(agency, facts.authority, size=SMALL)
     _centred(agency, facts.issuer, size=SMALL, bold=True)
-    issuer_cm = BOLD_CAPS_CM_PER_CHAR * len(facts.issuer)
-    _rule(agency, max(min(issuer_cm, left_cm - CELL_MARGINS_CM) * 0.45, 1.0), left_cm - 0.38)
+    # The line under the issuing body: about half as long as its name (Decree 30: 1/3 to 1/2).
+    issuer_cm = min(BOLD_CAPS_CM_PER_CHAR * len(facts.issuer), left_cm - CELL_MARGINS_CM)
+    _rule(agency, max(issuer_cm / 2, 1.0), left_cm - CELL_MARGINS_CM)
     _centred(nation, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", size=12, bold=True)
     _centred(nation, MOTTO, size=SMALL, bold=True)
     _rule(nation, MOTTO_WIDTH_CM, right_cm - CELL_MARGINS_CM)
@@ -877,11 +878,11 @@ def _recommendations(document: DocumentObject, facts: _Facts) -> None:
     )
 
 
-def _signature(document: DocumentObject) -> None:
+def _signature(document: DocumentObject, facts: _Facts) -> None:
     table = _layout_table(document, FOOTER_COLUMNS_CM)
     recipients, signer = table.cell(0, 0), table.cell(0, 1)
     _para(recipients, "Nơi nhận:", size=12, bold=True, italic=True, indent=False, after=0, before=6)
-    for line in ("- UBND tỉnh (để b/c);", "- Lưu: VT."):
+    for line in (f"- UBND {facts.division} (để b/c);", "- Lưu: VT."):
         _para(recipients, line, size=11, align=WD_ALIGN_PARAGRAPH.LEFT, indent=False, after=0)
     _centred(signer, SIGNER, bold=True, before=6)
     _centred(signer, "(Ký, ghi rõ họ tên, đóng dấu)", italic=True)
@@ -1014,7 +1015,7 @@ def report_document(built: Report) -> bytes:
     _results(document, facts)
     _assessment(document, facts)
     _recommendations(document, facts)
-    _signature(document)
+    _signature(document, facts)
     _appendix(document, facts)
     out = io.BytesIO()
     document.save(out)

@@ -70,6 +70,8 @@ class Settings:
     STATISTICS_MIN_CELL: int = 5
     # Commune alert (Decision 28/2025/QĐ-TTg): users and addicts on record per 10,000 residents.
     ALERT_PER_10000: int = 50
+    # The dashboard reuses figures computed less than this many minutes ago (0: always compute).
+    INDICATOR_CACHE_MINUTES: int = 10
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property

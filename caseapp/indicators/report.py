@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,7 +22,7 @@ from caseapp.db import utcnow
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
 from caseapp.geo.services import province_name
-from caseapp.indicators import periods, queries
+from caseapp.indicators import periods, queries, store
 from caseapp.indicators.periods import Period
 from caseapp.indicators.queries import AGE_BANDS, SEXES, Counts
 
@@ -125,6 +125,7 @@ class Report:
     districts: list[Row]
     communes: list[Row]
     alert_per_10000: int
+    computed_at: datetime
     trend: list[tuple[Period, Counts]] = field(default_factory=list)
 
     @property
@@ -197,14 +198,17 @@ def build(
     scope_name: str | None = None,
     today: date,
     trend: int = 0,
+    max_age: timedelta | None = None,
 ) -> Report:
     """The report of ``period`` over ``communes`` (a select of commune codes; None: all), with
-    the previous period for comparison and ``trend`` periods for the charts."""
+    the previous period for comparison and ``trend`` periods for the charts. With ``max_age``,
+    figures computed less than that long ago today are reused (the dashboard)."""
     settings = web.settings()
     previous = period.previous()
-    cube = queries.cube(period, communes)
-    before = queries.cube(previous, communes)
-    events = queries.activity(period, today, communes)
+    current = store.figures(period, communes, today=today, max_age=max_age)
+    last = store.figures(previous, communes, today=today, max_age=max_age)
+    cube, before, events = current.cube, last.cube, current.activity
+    computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}
     in_scope = _communes(communes)
     for commune in in_scope:
@@ -242,7 +246,7 @@ def build(
     province = Row(
         Level.PROVINCE,
         settings.PROVINCE,
-        scope_name or _("Tỉnh %(name)s", name=province_name(settings.PROVINCE)),
+        scope_name or province_name(settings.PROVINCE),
         None,
         _blank(),
         _blank(),
@@ -260,6 +264,7 @@ def build(
         districts=list(districts.values()),
         communes=list(rows.values()),
         alert_per_10000=settings.ALERT_PER_10000,
+        computed_at=computed_at,
     )
     if trend:
         for earlier in periods.recent(period, trend):
@@ -269,9 +274,11 @@ def build(
                 report.trend.append((earlier, province.previous))
             else:
                 total = _blank()
-                for counts in queries.cube(earlier, communes).values():
+                found = store.figures(earlier, communes, today=today, max_age=max_age)
+                for counts in found.cube.values():
                     queries.add(total, counts)
                 report.trend.append((earlier, total))
+                report.computed_at = min(report.computed_at, found.computed_at)
     return report
 
 

@@ -4,11 +4,22 @@ shows an identity or a single person's record."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
@@ -18,13 +29,23 @@ from caseapp.dates import local_day
 from caseapp.errors import InvalidInputError
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
-from caseapp.indicators import charts, document, export, periods, queries, report, workbook
+from caseapp.indicators import (
+    charts,
+    document,
+    export,
+    periods,
+    queries,
+    report,
+    store,
+    workbook,
+)
 from caseapp.indicators.periods import Period, PeriodKind
 from caseapp.users.models import User
 from caseapp.workflow.models import REHAB_FORM_LABELS
 
 bp = Blueprint("indicators", __name__, url_prefix="/indicators")
 
+OFFICIAL_LOCALE = "vi"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -81,7 +102,9 @@ def _context(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
+def _load(
+    trend: int, max_age: timedelta | None = None
+) -> tuple[report.Report | None, dict[str, Any], int]:
     """The report the query string asks for, or the error to show (and its status)."""
     user = web.actor()
     args = {"period": request.args.get("period", ""), "commune": request.args.get("commune", "")}
@@ -98,6 +121,7 @@ def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
         scope_name=_scope_name(user, commune),
         today=local_day(),
         trend=trend,
+        max_age=max_age,
     )
     return built, {"args": args, "commune": commune, "scope_codes": codes}, 200
 
@@ -105,7 +129,9 @@ def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
 @bp.route("/")
 @authz.requires(authz.Action.VIEW_INDICATORS)
 def dashboard() -> ResponseReturnValue:
-    built, extra, status = _load(trend=report.TREND_PERIODS)
+    max_age = timedelta(minutes=web.settings().INDICATOR_CACHE_MINUTES)
+    built, extra, status = _load(trend=report.TREND_PERIODS, max_age=max_age)
+    db.session.commit()  # the figures computed for the next views
     if built is None:
         return render_template("indicators/dashboard.html", **_context(**extra)), status
     pipeline = queries.pipeline(extra["scope_codes"])
@@ -179,6 +205,28 @@ def _charts(built: report.Report, pipeline: dict[str, int]) -> dict[str, charts.
     return {"support": support, "managed": managed, "stages": stages, "ranking": ranking}
 
 
+@bp.route("/refresh", methods=["POST"])
+@authz.requires(authz.Action.VIEW_INDICATORS)
+def refresh() -> ResponseReturnValue:
+    """Recompute the dashboard's figures now (they are otherwise reused for a few minutes)."""
+    args = {"period": request.form.get("period", ""), "commune": request.form.get("commune", "")}
+    user = web.actor()
+    try:
+        period = _period(args["period"])
+        codes, _commune = _scope(user, args["commune"])
+    except InvalidInputError as exc:
+        return render_template(
+            "indicators/dashboard.html", **_context(error=exc.errors[0].message, args=args)
+        ), 400
+    except ScopeError as exc:
+        return render_template(
+            "indicators/dashboard.html", **_context(error=str(exc), args=args)
+        ), 404
+    store.refresh([period, period.previous()], codes, local_day())
+    db.session.commit()
+    return redirect(url_for("indicators.dashboard", period=period.key, commune=args["commune"]))
+
+
 @bp.route("/report")
 @authz.requires(authz.Action.VIEW_INDICATORS)
 def printable() -> ResponseReturnValue:
@@ -189,13 +237,15 @@ def printable() -> ResponseReturnValue:
 
 
 def _download(kind: str) -> ResponseReturnValue:
-    built, extra, status = _load(trend=0)
+    with force_locale(OFFICIAL_LOCALE):  # the official report is in Vietnamese
+        built, extra, status = _load(trend=0)
+        if built is not None:
+            if kind == "xlsx":
+                body, mimetype = workbook.report_workbook(built), XLSX
+            else:
+                body, mimetype = document.report_document(built), DOCX
     if built is None:
         return render_template("indicators/dashboard.html", **_context(**extra)), status
-    if kind == "xlsx":
-        body, mimetype = workbook.report_workbook(built), XLSX
-    else:
-        body, mimetype = document.report_document(built), DOCX
     audit.record(
         "report_downloaded",
         actor=web.actor(),
@@ -241,7 +291,8 @@ def export_statistics() -> ResponseReturnValue:
     period = periods.parse(form.period.data or "")
     fmt = form.format.data or "csv"
     threshold = web.settings().STATISTICS_MIN_CELL
-    tables = export.tables(period, today=local_day(), threshold=threshold)
+    with force_locale(OFFICIAL_LOCALE):
+        tables = export.tables(period, today=local_day(), threshold=threshold)
     audit.record(
         "statistics_exported",
         actor=web.actor(),
@@ -254,12 +305,19 @@ def export_statistics() -> ResponseReturnValue:
     name = f"thong-ke-an-danh-{period.key}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "xlsx":
-        return Response(export.to_xlsx(tables, period), mimetype=XLSX, headers=headers)
+        with force_locale(OFFICIAL_LOCALE):
+            body = export.to_xlsx(tables, period)
+        return Response(body, mimetype=XLSX, headers=headers)
     return Response(
-        stream_with_context(export.to_csv(tables, period)),
+        stream_with_context(_in_vietnamese(export.to_csv(tables, period))),
         mimetype="text/csv; charset=utf-8",
         headers=headers,
     )
+
+
+def _in_vietnamese(chunks: Iterator[str]) -> Iterator[str]:
+    with force_locale(OFFICIAL_LOCALE):
+        yield from chunks
 
 
 def percent(value: float | None) -> str:

@@ -50,7 +50,24 @@ def _outbox(app: Flask, now: datetime) -> dict[str, Any]:
 
 
 def _snapshot(app: Flask, now: datetime) -> dict[str, Any]:
-    return {"rows": take_snapshot(local_day(now))}
+    day = local_day(now)
+    rows = take_snapshot(day)
+    db.session.commit()
+    return {"rows": rows, "indicator_periods": refresh_indicators(day)}
+
+
+def refresh_indicators(day: date) -> int:
+    """The province's figures for the dashboard's periods and trends, computed overnight so the
+    first views of the day are quick."""
+    from caseapp.indicators import periods, report, store
+
+    wanted: dict[str, periods.Period] = {}
+    for kind in (periods.PeriodKind.YEAR, periods.PeriodKind.HALF_YEAR):
+        current = periods.containing(day, kind)
+        for period in periods.recent(current, report.TREND_PERIODS):
+            wanted[period.key] = period
+        wanted[current.previous().key] = current.previous()
+    return store.refresh(list(wanted.values()), None, day)
 
 
 def take_snapshot(day: date) -> int:

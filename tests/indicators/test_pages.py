@@ -70,3 +70,73 @@ def test_downloads_are_audited(app, supervisor_client):
 
         actions = set(db.session.scalars(sa.select(AuditEvent.action)))
     assert {"report_downloaded", "statistics_exported"} <= actions
+
+
+def _shown_ua(html: str) -> int:
+    import re
+
+    found = re.search(r'data-indicator="ua">([\d.]+)<', html)
+    assert found is not None
+    return int(found.group(1).replace(".", ""))
+
+
+def test_dashboard_reuses_its_figures_until_refreshed(app, logged_in, supervisor, worker_c1):
+    from datetime import date
+
+    from caseapp.cases.models import Category, Sex
+    from caseapp.cases.services import CaseData, create_case
+    from caseapp.extensions import db
+    from caseapp.users.models import User
+
+    client = logged_in(supervisor)
+    first = client.get("/indicators/?period=2026").get_data(as_text=True)
+    assert _shown_ua(first) == 0
+    assert "Số liệu tính lúc" in first
+    with app.app_context():
+        actor = db.session.get(User, worker_c1.id)
+        create_case(
+            CaseData(
+                full_name="Người Thử Bộ Nhớ", date_of_birth=date(2005, 1, 1), sex=Sex.MALE,
+                national_id=None, phone=None, address=None, guardian_name=None,
+                guardian_relation=None, guardian_phone=None, notes=None, commune_code=C1,
+                category=Category.USER, education=None, occupation=None, drug_types=[],
+                assigned_worker_id=None, intake_on=date(2026, 1, 10),
+            ),
+            actor=actor,
+        )  # fmt: skip
+        db.session.commit()
+    again = client.get("/indicators/?period=2026").get_data(as_text=True)
+    assert _shown_ua(again) == 0  # reused for INDICATOR_CACHE_MINUTES
+    refreshed = client.post("/indicators/refresh", data={"period": "2026", "commune": ""})
+    assert refreshed.status_code == 302
+    assert _shown_ua(client.get("/indicators/?period=2026").get_data(as_text=True)) == 1
+    assert client.post("/indicators/refresh", data={"period": "x"}).status_code == 400
+
+
+def test_the_nightly_job_fills_the_dashboard_figures(app):
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from caseapp.extensions import db
+    from caseapp.indicators.models import IndicatorCache
+    from caseapp.scheduler.jobs import run_job
+
+    assert run_job(app, "snapshot", datetime(2026, 11, 28, 19, 0, tzinfo=UTC), force=True)
+    with app.app_context():
+        keys = set(db.session.scalars(sa.select(IndicatorCache.period_key)))
+    # The dashboard's trends: six reporting years and six half years up to today.
+    assert {"2026", "2021", "2026-H2", "2024-H1"} <= keys
+    assert len(keys) == 12
+
+
+def test_an_english_user_downloads_the_report_in_vietnamese(make_account, logged_in):
+    from caseapp.users.models import Role
+
+    client = logged_in(make_account(Role.SUPERVISOR, locale="en"))
+    assert "Indicators" in client.get("/indicators/?period=2026").get_data(as_text=True)
+    book = load_workbook(io.BytesIO(client.get("/indicators/report.xlsx?period=2026").data))
+    assert book.sheetnames[0] == "Tổng hợp"
+    names = [row[1] for row in book["1. Quản lý"].iter_rows(values_only=True)]
+    assert "Huyện Thái Thụy (cũ)" in names
+    assert "Tỉnh Hưng Yên" in names

@@ -137,11 +137,18 @@ def dashboard() -> ResponseReturnValue:
     pipeline = queries.pipeline(extra["scope_codes"])
     return render_template(
         "indicators/dashboard.html",
-        **_context(report=built, pipeline=pipeline, charts=_charts(built, pipeline), **extra),
+        **_context(
+            report=built,
+            pipeline=pipeline,
+            charts=_charts(built, pipeline),
+            commune_limit=DASHBOARD_COMMUNES,
+            **extra,
+        ),
     )
 
 
 RANKING_LIMIT = 20
+DASHBOARD_COMMUNES = 150  # a larger scope lists the communes needing help most; downloads list all
 
 
 def _charts(built: report.Report, pipeline: dict[str, int]) -> dict[str, charts.Chart]:

@@ -140,3 +140,15 @@ def test_an_english_user_downloads_the_report_in_vietnamese(make_account, logged
     names = [row[1] for row in book["1. Quản lý"].iter_rows(values_only=True)]
     assert "Huyện Thái Thụy (cũ)" in names
     assert "Tỉnh Hưng Yên" in names
+
+
+def test_a_large_scope_lists_the_communes_needing_help_most(supervisor_client, monkeypatch):
+    from caseapp.indicators import views
+
+    monkeypatch.setattr(views, "DASHBOARD_COMMUNES", 10)
+    html = supervisor_client.get("/indicators/?period=2026").get_data(as_text=True)
+    assert "Phạm vi có 104 xã, phường" in html
+    table = html.split('id="communes-table"')[1].split("</table>")[0]
+    assert table.count("data-commune=") == 10
+    full = supervisor_client.get("/indicators/report?period=2026").get_data(as_text=True)
+    assert full.split('id="communes-table"')[1].count("data-commune=") == 104

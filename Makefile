@@ -45,8 +45,9 @@ translations: $(VENV)/.dev-installed
 	$(BIN)/pybabel update -i caseapp/translations/messages.pot -d caseapp/translations -l en --no-fuzzy-matching
 	$(BIN)/pybabel compile -d caseapp/translations
 
+## bench: time the pages on 50,000 generated youth (BENCH_ARGS="--cases 250000" with CASEAPP_BENCH_DATABASE_URL for PostgreSQL)
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

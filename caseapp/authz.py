@@ -73,6 +73,10 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 PUBLIC_ENDPOINTS = frozenset({"static", "bootstrap.static"})
 # While a password must be changed, only these endpoints answer.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+# While the role requires a second factor the account has not set up, only these answer.
+TWO_FACTOR_ENROL_ENDPOINTS = frozenset(
+    {"auth.two_factor", "auth.two_factor_start", "auth.two_factor_confirm", "auth.logout"}
+)
 
 _PUBLIC_ATTR = "_authz_public"
 _ACTION_ATTR = "_authz_action"
@@ -169,7 +173,10 @@ def scope_pairs(role: Role) -> sa.CompoundSelect[int, int]:
 
 
 def enforce() -> ResponseReturnValue | None:
-    """``before_request``: sign-in, forced password change, then the declared action."""
+    """``before_request``: sign-in, forced password change, forced two-factor enrolment, then the
+    declared action."""
+    from caseapp.auth import two_factor  # auth's services import the models this module uses
+
     endpoint = request.endpoint
     if endpoint is None:  # no route matched: Flask answers 404/405 itself
         return None
@@ -181,8 +188,13 @@ def enforce() -> ResponseReturnValue | None:
     if decision is None:
         current_app.logger.error("endpoint %s declares no authorization decision", endpoint)
         abort(403)
-    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
-        return redirect(url_for("auth.change_password"))
+    if current_user.must_change_password:
+        if endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            return redirect(url_for("auth.change_password"))
+    elif endpoint not in TWO_FACTOR_ENROL_ENDPOINTS and two_factor.enrolment_required(
+        current_user._get_current_object()
+    ):
+        return redirect(url_for("auth.two_factor"))
     if not can(current_user, Action(decision)):
         abort(403)  # the 403 handler writes the audit row
     return None

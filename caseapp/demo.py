@@ -6,11 +6,12 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from caseapp.cases.models import Case
+from caseapp.auth import two_factor
+from caseapp.cases.models import Case, Status
 from caseapp.config import Settings
 from caseapp.extensions import db
 from caseapp.geo.models import Commune, FormerDistrict
-from caseapp.geo.services import province_name
+from caseapp.geo.services import load_communes, province_name
 from caseapp.users.models import Role, ScopeKind, User
 from caseapp.users.services import UserInput, create_user
 
@@ -59,7 +60,7 @@ def create_demo_accounts(settings: Settings) -> str:
     lines = [
         f"CaseApp demo accounts — {province_name(settings.PROVINCE)} (synthetic data only)",
         "",
-        f"{'role':<12} {'username':<16} {'password':<26} scope",
+        f"{'role':<12} {'username':<16} {'password':<26} {'totp secret':<32} scope",
     ]
     scopes = {
         Role.WORKER: first_commune.name,
@@ -70,13 +71,21 @@ def create_demo_accounts(settings: Settings) -> str:
     for data in accounts:
         user, password = create_user(settings, data, actor=None)
         user.must_change_password = False  # demo logins are meant to be shared and tried at once
+        # Roles that require a second factor are enrolled at once; add the secret to an
+        # authenticator app (manual entry, time-based) to get the 6-digit codes.
+        secret = (
+            two_factor.enrol_with_secret(user) if two_factor.required_for(Role(data.role)) else "-"
+        )
         lines.append(
-            f"{data.role:<12} {data.username:<16} {password:<26} {scopes[Role(data.role)]}"
+            f"{data.role:<12} {data.username:<16} {password:<26} {secret:<32} "
+            f"{scopes[Role(data.role)]}"
         )
     db.session.flush()
     lines += [
         "",
         "Sign in at /login on the address `caseapp serve` prints (default 127.0.0.1:5000).",
+        "Officer, supervisor and administrator then type the 6-digit code of an authenticator app",
+        "(FreeOTP, Aegis, Google or Microsoft Authenticator...) given the TOTP secret above.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -93,10 +102,15 @@ def add_demo_follow_ups(worker: User, today: date) -> int:
     from caseapp.followups.models import Kind
     from caseapp.workflow.services import refresh_next_due
 
+    # Open files first, unassigned ones before the rest: the escalated appointment then shows the
+    # officer a file nobody has been given yet ("Chưa giao").
     cases = db.session.scalars(
         sa.select(Case)
-        .where(Case.commune_code.in_([c.code for c in worker.communes]))
-        .order_by(Case.id)
+        .where(
+            Case.commune_code.in_([c.code for c in worker.communes]),
+            Case.status == Status.OPEN.value,
+        )
+        .order_by(Case.assigned_worker_id.is_not(None), Case.id)
         .limit(len(DEMO_FOLLOW_UP_DAYS))
     ).all()
     for case, days in zip(cases, DEMO_FOLLOW_UP_DAYS, strict=False):
@@ -105,3 +119,18 @@ def add_demo_follow_ups(worker: User, today: date) -> int:
         refresh_next_due(case)
     db.session.flush()
     return len(cases)
+
+
+def load_national_communes() -> int:
+    """Load the communes of every province not loaded yet, as ``caseapp init`` loads the
+    configured one (a national dataset: 34 provinces, 3,321 communes). Former districts exist
+    only for the configured province. Returns how many communes were added."""
+    from vietnam_provinces import ProvinceCode
+
+    loaded = set(db.session.scalars(sa.select(Commune.province_code).distinct()))
+    added = 0
+    for code in ProvinceCode:
+        if int(code) not in loaded:
+            added += load_communes(int(code)).communes
+    db.session.flush()
+    return added

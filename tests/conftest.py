@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -21,6 +22,8 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from caseapp import create_app
+from caseapp.auth import two_factor
+from caseapp.auth.models import TotpCredential
 from caseapp.crypto import generate_keyring, write_private_file
 from caseapp.db import utcnow
 from caseapp.extensions import db
@@ -186,6 +189,7 @@ class Account:
     username: str
     password: str
     role: str
+    totp_secret: str | None = None  # set when the account signs in with a second factor
 
 
 @pytest.fixture
@@ -202,7 +206,9 @@ def make_account(app: Flask) -> Callable[..., Account]:
         username: str | None = None,
         must_change_password: bool = False,
         locale: str = "vi",
+        two_factor_on: bool | None = None,
     ) -> Account:
+        """``two_factor_on``: enrolled in TOTP already; by default where the role requires it."""
         default_scope = {
             Role.WORKER: ScopeKind.COMMUNES,
             Role.OFFICER: ScopeKind.PROVINCE,
@@ -228,8 +234,13 @@ def make_account(app: Flask) -> Callable[..., Account]:
                 password=password,
             )
             user.must_change_password = must_change_password
+            if two_factor_on is None:
+                two_factor_on = role in two_factor.ALWAYS_REQUIRED
+            secret = two_factor.enrol_with_secret(user) if two_factor_on else None
             db.session.commit()
-            return Account(id=user.id, username=user.username, password=password, role=role)
+            return Account(
+                id=user.id, username=user.username, password=password, role=role, totp_secret=secret
+            )
 
     return make
 
@@ -259,12 +270,44 @@ def admin(make_account: Callable[..., Account]) -> Account:
     return make_account(Role.ADMIN, username="admin")
 
 
-def login(client: FlaskClient, account: Account, *, password: str | None = None) -> Any:
-    """Sign in through the real form; returns the response (a redirect on success)."""
-    return client.post(
+def next_totp_code(app: Flask, account: Account) -> str:
+    """A TOTP code the app accepts now: this step's or the next one's (drift allows both, even if
+    the clock turns a step before the request arrives), newer than the last step accepted.
+
+    Two sign-ins of one account fit in a 30-second step; a third (tests that sign in again and
+    again, or under a frozen clock) forgets the last accepted step first, directly in the test
+    database: a shortcut only tests take.
+    """
+    assert account.totp_secret, f"{account.username} has no second factor"
+    current = two_factor.time_step(utcnow())
+    with app.app_context():
+        credential = db.session.scalars(
+            sa.select(TotpCredential).where(TotpCredential.user_id == account.id)
+        ).one()
+        last = credential.last_step
+        steps = [s for s in (current, current + 1) if last is None or s > last]
+        if not steps:
+            credential.last_step = None
+            db.session.commit()
+            steps = [current]
+    return pyotp.TOTP(account.totp_secret).generate_otp(steps[0])
+
+
+def login(
+    client: FlaskClient, account: Account, *, password: str | None = None, code: str | None = None
+) -> Any:
+    """Sign in through the real forms; returns the last response (a redirect on success).
+
+    An account with a second factor answers the code page with a current code (or ``code``).
+    """
+    response = client.post(
         "/login",
         data={"username": account.username, "password": password or account.password},
     )
+    if response.status_code == 302 and response.headers["Location"] == "/login/code":
+        code = code or next_totp_code(client.application, account)
+        response = client.post("/login/code", data={"code": code})
+    return response
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ from caseapp.extensions import db
 from caseapp.users.models import Role
 from tests.conftest import C1, C2, login
 
-PUBLIC = {"static", "bootstrap.static", "auth.login", "auth.choose_language", "main.health"}
+PUBLIC = {
+    "static",
+    "bootstrap.static",
+    "auth.login",
+    "auth.login_code",  # the second step of sign-in: it needs the first step, not a session
+    "auth.choose_language",
+    "main.health",
+}
 
 
 def _concrete(rule) -> str:
@@ -74,6 +81,7 @@ MATRIX = {
     "main.index": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
     "auth.account": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
     "auth.change_password": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
+    "auth.two_factor": {"worker": 200, "officer": 200, "supervisor": 200, "admin": 200},
     "admin.users": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
     "admin.create_user": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
     "admin.communes": {"worker": 403, "officer": 403, "supervisor": 403, "admin": 200},
@@ -106,6 +114,7 @@ URLS = {
     "main.index": "/",
     "auth.account": "/account",
     "auth.change_password": "/account/password",
+    "auth.two_factor": "/account/two-factor",
     "admin.users": "/admin/users",
     "admin.create_user": "/admin/users/new",
     "admin.communes": "/admin/communes",

@@ -13,14 +13,14 @@ import time_machine
 
 from caseapp import authz
 from caseapp.users.models import Role
-from tests.conftest import C1, login
+from tests.conftest import C1, login, next_totp_code
 
 PAGES = ["/", "/account", "/account/password", "/admin/users", "/admin/users/new",
          "/admin/communes", f"/admin/communes/{C1}", "/admin/audit", "/cases", "/cases/new",
          "/cases/duplicates", "/cases/import", "/approvals", "/admin/rules", "/todo",
          "/follow-ups/overdue", "/notifications", "/account/reminders",
          "/admin/scheduler", "/indicators/", "/indicators/report?period=2026-H1",
-         "/indicators/export"]  # fmt: skip
+         "/indicators/export", "/account/two-factor"]  # fmt: skip
 
 
 class _Audit(HTMLParser):
@@ -212,7 +212,12 @@ def test_all_mutating_routes_require_csrf(app_csrf, make_account):
         "/login",
         data={"username": admin.username, "password": admin.password, "csrf_token": token},
     )
-    assert response.status_code == 302
+    assert response.headers["Location"] == "/login/code"
+    code = next_totp_code(app_csrf, admin)
+    response = client.post(
+        "/login/code", data={"code": code, "csrf_token": _csrf_token(client, "/login/code")}
+    )
+    assert response.headers["Location"] == "/"
     checked = 0
     for rule in app_csrf.url_map.iter_rules():
         if "POST" not in rule.methods:

@@ -6,6 +6,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
+    BooleanField,
     EmailField,
     SelectChoice,
     SelectField,
@@ -115,6 +116,19 @@ class ConfirmForm(Form):
     """A button that changes state: POST with a CSRF token, nothing else."""
 
     submit = SubmitField(_l("Xác nhận"))
+
+
+class TwoFactorPolicyForm(Form):
+    """Whether commune social workers must use two-factor sign-in (other roles always must)."""
+
+    workers_required = BooleanField(
+        _l("Bắt buộc xác thực hai lớp với cán bộ cấp xã"),
+        description=_l(
+            "Cán bộ phụ trách, lãnh đạo và quản trị luôn phải dùng. Khi bật, cán bộ cấp xã chưa "
+            "cài đặt phải cài đặt ngay ở lần dùng tiếp theo."
+        ),
+    )
+    save_policy = SubmitField(_l("Lưu quy định"))
 
 
 class PopulationForm(Form):

@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from caseapp import audit, authz, web
-from caseapp.admin.forms import ConfirmForm, PopulationForm, UserForm
+from caseapp.admin.forms import ConfirmForm, PopulationForm, TwoFactorPolicyForm, UserForm
+from caseapp.auth import two_factor
 from caseapp.errors import FieldError
 from caseapp.extensions import db
 from caseapp.forms import show_field_error
@@ -45,9 +46,37 @@ def users() -> ResponseReturnValue:
     role_filter = Role(role) if role in set(Role) else None
     page = web.page_arg()
     pagination = user_queries.list_users(role=role_filter, page=page)
-    return render_template(
-        "admin/users.html", pagination=pagination, role=role_filter, roles=list(Role)
+    policy_form = TwoFactorPolicyForm(
+        formdata=None, workers_required=two_factor.required_for(Role.WORKER)
     )
+    return render_template(
+        "admin/users.html",
+        pagination=pagination,
+        role=role_filter,
+        roles=list(Role),
+        policy_form=policy_form,
+    )
+
+
+@bp.route("/users/two-factor-policy", methods=("POST",))
+@authz.requires(authz.Action.MANAGE_USERS)
+def two_factor_policy() -> ResponseReturnValue:
+    """Require (or stop requiring) the second factor for commune social workers."""
+    form = TwoFactorPolicyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    required = bool(form.workers_required.data)
+    if two_factor.set_required(
+        Role.WORKER, required, actor=web.actor(), context=web.audit_context()
+    ):
+        db.session.commit()
+        flash(
+            _("Từ nay cán bộ cấp xã bắt buộc dùng xác thực hai lớp.")
+            if required
+            else _("Cán bộ cấp xã không còn bắt buộc dùng xác thực hai lớp."),
+            "success",
+        )
+    return redirect(url_for("admin.users"))
 
 
 @bp.route("/users/new", methods=("GET", "POST"))
@@ -129,6 +158,25 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     return render_template("admin/password_issued.html", user=user, password=password)
 
 
+@bp.route("/users/<id:user_id>/two-factor/reset", methods=("POST",))
+@authz.requires(authz.Action.MANAGE_USERS)
+def reset_two_factor(user_id: int) -> ResponseReturnValue:
+    """A lost phone: remove the user's second factor; they set it up again at next sign-in."""
+    user = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    two_factor.reset(user, actor=web.actor(), context=web.audit_context())
+    db.session.commit()
+    flash(
+        _(
+            "Đã đặt lại xác thực hai lớp của %(name)s; mọi phiên đăng nhập của họ đã kết thúc.",
+            name=user.username,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
 @bp.route("/communes")
 @authz.requires(authz.Action.MANAGE_COMMUNES)
 def communes() -> ResponseReturnValue:
@@ -198,6 +246,20 @@ AUDIT_ACTION_LABELS = {
     "user_disabled": _l("Khóa tài khoản"),
     "user_enabled": _l("Mở khóa tài khoản"),
     "access_denied": _l("Bị từ chối truy cập"),
+    "login_password_ok": _l("Đăng nhập: mật khẩu đúng, chờ mã xác thực"),
+    "otp_ok": _l("Mã xác thực đúng"),
+    "otp_failed": _l("Mã xác thực sai"),
+    "otp_replay": _l("Mã xác thực dùng lại (bị từ chối)"),
+    "recovery_code_used": _l("Dùng mã khôi phục"),
+    "otp_enrolment_started": _l("Bắt đầu cài đặt xác thực hai lớp"),
+    "otp_enrolment_failed": _l("Cài đặt xác thực hai lớp không thành"),
+    "otp_enrolled": _l("Bật xác thực hai lớp"),
+    "otp_disabled": _l("Tắt xác thực hai lớp"),
+    "otp_disable_failed": _l("Tắt xác thực hai lớp không thành"),
+    "otp_reset": _l("Đặt lại xác thực hai lớp"),
+    "recovery_codes_regenerated": _l("Tạo lại mã khôi phục"),
+    "recovery_codes_regenerate_failed": _l("Tạo lại mã khôi phục không thành"),
+    "two_factor_policy_changed": _l("Đổi quy định xác thực hai lớp"),
     "commune_population_set": _l("Cập nhật dân số xã"),
     "case_created": _l("Mở hồ sơ"),
     "case_viewed": _l("Xem hồ sơ"),

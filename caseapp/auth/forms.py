@@ -63,3 +63,75 @@ class LanguageForm(Form):
         validators=[InputRequired()],
     )
     submit = SubmitField(_l("Lưu"))
+
+
+# A TOTP code is 6 digits, a recovery code 12 letters and digits (with dashes); anything longer
+# is refused before it is looked at.
+CODE_INPUT_MAX = 32
+
+
+class LoginCodeForm(Form):
+    """The sign-in's second step. The code is never sent back to the browser."""
+
+    code = StringField(
+        _l("Mã xác thực"),
+        validators=[
+            InputRequired(_l("Nhập mã xác thực.")),
+            Length(max=CODE_INPUT_MAX, message=_l("Mã quá dài.")),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+        description=_l(
+            "6 chữ số đang hiện trong ứng dụng xác thực trên điện thoại. "
+            "Không có điện thoại bên mình? Nhập một mã khôi phục."
+        ),
+    )
+    submit = SubmitField(_l("Xác nhận"))
+
+
+class EnrolTwoFactorForm(Form):
+    code = StringField(
+        _l("Mã xác thực"),
+        validators=[
+            InputRequired(_l("Nhập mã xác thực.")),
+            Length(max=CODE_INPUT_MAX, message=_l("Mã quá dài.")),
+        ],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+        description=_l("6 chữ số ứng dụng đang hiện cho CaseApp."),
+    )
+    current_password = PasswordField(
+        _l("Mật khẩu hiện tại"),
+        validators=[InputRequired(_l("Nhập mật khẩu hiện tại.")), Length(max=PASSWORD_INPUT_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField(_l("Bật xác thực hai lớp"))
+
+
+class RecoveryCodesForm(Form):
+    # Field names differ from the other forms of the page: ids must be unique.
+    codes_password = PasswordField(
+        _l("Mật khẩu hiện tại"),
+        validators=[InputRequired(_l("Nhập mật khẩu hiện tại.")), Length(max=PASSWORD_INPUT_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    regenerate = SubmitField(_l("Tạo lại mã khôi phục"))
+
+
+class DisableTwoFactorForm(Form):
+    disable_password = PasswordField(
+        _l("Mật khẩu hiện tại"),
+        validators=[InputRequired(_l("Nhập mật khẩu hiện tại.")), Length(max=PASSWORD_INPUT_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    disable_code = StringField(
+        _l("Mã xác thực hoặc mã khôi phục"),
+        validators=[
+            InputRequired(_l("Nhập mã xác thực.")),
+            Length(max=CODE_INPUT_MAX, message=_l("Mã quá dài.")),
+        ],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
+    )
+    disable = SubmitField(_l("Tắt xác thực hai lớp"))

@@ -32,6 +32,7 @@ class LoginOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
     LOCKED = "locked"
+    OTP_REQUIRED = "otp_required"  # the password was right; no session before the second factor
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,20 @@ def clear_failures(settings: Settings, username: str) -> None:
     )
 
 
+def current_lock(
+    settings: Settings, username: str, *, now: datetime | None = None
+) -> datetime | None:
+    """When the sign-in lock on ``username`` ends, or ``None`` if it is not locked now."""
+    locked_until = db.session.scalar(
+        sa.select(LoginThrottle.locked_until).where(
+            LoginThrottle.key == _throttle_key(settings, username)
+        )
+    )
+    if locked_until is not None and locked_until > (now or utcnow()):
+        return locked_until
+    return None
+
+
 def authenticate(
     settings: Settings,
     username: str,
@@ -116,11 +131,8 @@ def authenticate(
     and a sign-in attempt must not stall everybody else for the time of a hash.
     """
     now = now or utcnow()
-    key = _throttle_key(settings, username)
-    locked_until = db.session.scalar(
-        sa.select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
-    )
-    if locked_until is not None and locked_until > now:
+    locked_until = current_lock(settings, username, now=now)
+    if locked_until is not None:
         audit.record("login_refused_locked", actor=None, outcome="denied", context=context)
         return LoginResult(LoginOutcome.LOCKED, locked_until=locked_until)
     found = db.session.execute(
@@ -135,11 +147,21 @@ def authenticate(
 
     user = db.session.get(User, found.id) if found is not None else None
     if user is not None and password_ok and user.is_enabled and user.password_hash == stored:
-        clear_failures(settings, username)
         if passwords.needs_rehash(settings, user.password_hash):
             user.password_hash = passwords.hash_password(settings, password)
-        user.last_login_at = now
-        audit.record("login", actor=user, target_type="user", target_id=user.id, context=context)
+        if user.totp is not None and user.totp.is_confirmed:
+            # Failures are cleared only after the code: re-entering the password must not reset
+            # the count of wrong codes (SECURITY A5, A3).
+            audit.record(
+                "login_password_ok",
+                actor=None,
+                target_type="user",
+                target_id=user.id,
+                context=context,
+            )
+            return LoginResult(LoginOutcome.OTP_REQUIRED, user=user)
+        clear_failures(settings, username)
+        complete_login(user, now=now, context=context)
         return LoginResult(LoginOutcome.OK, user=user)
 
     new_lock = register_failure(settings, username, now=now)
@@ -157,6 +179,14 @@ def authenticate(
     if new_lock is not None:
         return LoginResult(LoginOutcome.LOCKED, locked_until=new_lock)
     return LoginResult(LoginOutcome.FAILED)
+
+
+def complete_login(
+    user: User, *, now: datetime | None = None, context: audit.AuditContext | None = None
+) -> None:
+    """Record a sign-in that passed every factor (the caller then starts the session)."""
+    user.last_login_at = now or utcnow()
+    audit.record("login", actor=user, target_type="user", target_id=user.id, context=context)
 
 
 def _token_hash(token: str) -> str:
@@ -241,6 +271,39 @@ def set_password(
     db.session.flush()
 
 
+def verify_current_password(
+    settings: Settings,
+    user: User,
+    current_password: str,
+    *,
+    failed_action: str,
+    context: audit.AuditContext | None = None,
+) -> LoginOutcome:
+    """Check a signed-in user's password before a sensitive change (password, second factor).
+
+    A wrong one counts like a failed sign-in: guessing it from a stolen session is throttled, and
+    reaching the limit ends all the account's sessions (``LOCKED``). Audited as ``failed_action``.
+    """
+    if passwords.verify_password(settings, user.password_hash, current_password):
+        return LoginOutcome.OK
+    audit.record(
+        failed_action,
+        actor=user,
+        target_type="user",
+        target_id=user.id,
+        outcome="denied",
+        context=context,
+    )
+    if register_failure(settings, user.username) is not None:
+        end_all_sessions(user)
+        audit.record(
+            "login_locked", actor=user, target_type="user", target_id=user.id,
+            outcome="denied", context=context,
+        )  # fmt: skip
+        return LoginOutcome.LOCKED
+    return LoginOutcome.FAILED
+
+
 def change_own_password(
     settings: Settings,
     user: User,
@@ -255,23 +318,11 @@ def change_own_password(
     A wrong current password counts like a failed sign-in: guessing it from a stolen session is
     throttled, and reaching the limit ends all the account's sessions (``LOCKED``).
     """
-    if not passwords.verify_password(settings, user.password_hash, current_password):
-        audit.record(
-            "password_change_failed",
-            actor=user,
-            target_type="user",
-            target_id=user.id,
-            outcome="denied",
-            context=context,
-        )
-        if register_failure(settings, user.username) is not None:
-            end_all_sessions(user)
-            audit.record(
-                "login_locked", actor=user, target_type="user", target_id=user.id,
-                outcome="denied", context=context,
-            )  # fmt: skip
-            return LoginOutcome.LOCKED
-        return LoginOutcome.FAILED
+    checked = verify_current_password(
+        settings, user, current_password, failed_action="password_change_failed", context=context
+    )
+    if checked is not LoginOutcome.OK:
+        return checked
     if passwords.normalise(current_password) == passwords.normalise(new_password):
         raise PasswordPolicyError([gettext("Mật khẩu mới phải khác mật khẩu hiện tại.")])
     set_password(settings, user, new_password, must_change=False)

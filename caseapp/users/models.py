@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from caseapp.db import UTCDateTime, allowed_values, utcnow
 from caseapp.extensions import Model, db
 from caseapp.geo.models import Commune, FormerDistrict
+
+if TYPE_CHECKING:
+    from caseapp.auth.models import TotpCredential, TwoFactorPolicy
 
 USERNAME_MAX = 64
 DISPLAY_NAME_MAX = 120
@@ -76,6 +80,13 @@ class User(UserMixin, Model):
         secondary=user_communes, order_by=Commune.name, lazy="selectin"
     )
     former_district: Mapped[FormerDistrict | None] = relationship()
+    # The TOTP authenticator and the role's two-factor policy (caseapp.auth), loaded with the user:
+    # the per-request check "must this account enrol first?" then costs no query. Written only
+    # through caseapp.auth.two_factor.
+    totp: Mapped[TotpCredential | None] = relationship(lazy="joined", viewonly=True)
+    two_factor_policy: Mapped[TwoFactorPolicy | None] = relationship(
+        primaryjoin="foreign(User.role) == TwoFactorPolicy.role", lazy="joined", viewonly=True
+    )
 
     __table_args__ = (
         allowed_values("role", Role),

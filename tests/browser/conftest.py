@@ -29,6 +29,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.browser.two_factor import TOTP_SECRETS
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -55,6 +57,7 @@ class Login:
     username: str
     password: str
     scope: str
+    totp_secret: str | None = None  # officer, supervisor, administrator: two-factor sign-in
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,24 @@ def _free_port() -> int:
 
 
 def parse_demo_logins(text: str) -> dict[str, Login]:
-    """Rows of ``role  username  password  scope`` from ``demo-logins.txt``."""
+    """Rows of ``role  username  password  totp-secret  scope`` from ``demo-logins.txt``; the
+    secret is ``-`` for a role signing in without a second factor."""
     logins: dict[str, Login] = {}
     for line in text.splitlines():
-        parts = line.split(maxsplit=3)
-        if len(parts) >= 3 and parts[0] in ROLES:
-            role, username, password = parts[:3]
-            logins[role] = Login(role, username, password, parts[3] if len(parts) > 3 else "")
+        parts = line.split(maxsplit=4)
+        if len(parts) >= 4 and parts[0] in ROLES:
+            role, username, password, secret = parts[:4]
+            totp_secret = None if secret == "-" else secret
+            scope = parts[4] if len(parts) > 4 else ""
+            logins[role] = Login(role, username, password, scope, totp_secret)
+            if totp_secret:
+                TOTP_SECRETS[username] = totp_secret
     missing = set(ROLES) - set(logins)
     if missing:
         pytest.fail(f"demo-logins.txt lacks the roles {sorted(missing)}:\n{text}")
+    for role in ("officer", "supervisor", "admin"):
+        if logins[role].totp_secret is None:
+            pytest.fail(f"demo-logins.txt has no TOTP secret for the {role}:\n{text}")
     return logins
 
 

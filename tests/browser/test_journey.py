@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.two_factor import answer_code_page
+
 if TYPE_CHECKING:  # conftest is loaded by pytest itself; import it for annotations only
     from tests.browser.conftest import LiveServer
 
@@ -130,6 +132,7 @@ def sign_in(page: Page, live_server: LiveServer, role: str) -> None:
     page.get_by_label("Tên đăng nhập").fill(login.username)
     page.get_by_label("Mật khẩu").fill(login.password)
     page.get_by_role("button", name="Đăng nhập", exact=True).click()
+    answer_code_page(page, login.username)
     expect(page).to_have_url(live_server.url("/"))
 
 

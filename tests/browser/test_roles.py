@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 
+from tests.browser.two_factor import answer_code_page
+
 if TYPE_CHECKING:  # conftest is loaded by pytest itself; import it for annotations only
     from tests.browser.conftest import LiveServer, Login
 
@@ -32,10 +34,13 @@ def nav_link(page: Page, name: str) -> Locator:
 
 
 def sign_in(page: Page, username: str, password: str) -> None:
+    """The password, then (for officers, supervisors and administrators) a code computed from
+    the TOTP secret that demo-logins.txt prints, as an authenticator app would."""
     page.goto("/login")
     page.get_by_label("Tên đăng nhập").fill(username)
     page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập", exact=True).click()
+    answer_code_page(page, username)
 
 
 def expect_home(page: Page, live_server: LiveServer) -> None:

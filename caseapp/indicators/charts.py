@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 640
+WIDTH = 360  # drawn at about its own size on a phone; the CSS lets it grow on a desk
 BAR_GAP = 0.3
 
 
@@ -48,14 +48,14 @@ def columns(
     *,
     top: float | None = None,
     targets: Sequence[tuple[str, float]] = (),
-    height: int = 240,
+    height: int = 200,
 ) -> Chart:
     """Vertical bars, one per (label, value, shown text); None is drawn as no bar."""
-    plot_top, plot_bottom = 24.0, height - 36.0
+    plot_top, plot_bottom = 20.0, height - 26.0
     values = [v for _l, v, _t in points if v is not None]
     scale_top = top if top is not None else max([*values, *(t for _n, t in targets), 1.0]) * 1.1
     chart = Chart(title, WIDTH, height, axis_y=plot_bottom)
-    slot = (WIDTH - 40) / max(len(points), 1)
+    slot = (WIDTH - 16) / max(len(points), 1)
     for index, (label, value, text) in enumerate(points):
         size = (
             0.0 if value is None else (plot_bottom - plot_top) * min(value, scale_top) / scale_top
@@ -65,7 +65,7 @@ def columns(
                 label,
                 value or 0.0,
                 text,
-                x=20 + index * slot + slot * BAR_GAP / 2,
+                x=8 + index * slot + slot * BAR_GAP / 2,
                 y=plot_bottom - size,
                 width=slot * (1 - BAR_GAP),
                 height=size,
@@ -74,7 +74,7 @@ def columns(
         )
     for name, target in targets:
         y = plot_bottom - (plot_bottom - plot_top) * min(target, scale_top) / scale_top
-        chart.lines.append(Line(name, y, 20, WIDTH - 20))
+        chart.lines.append(Line(name, y, 8, WIDTH - 8))
     return chart
 
 
@@ -84,14 +84,14 @@ def rows(
     *,
     top: float | None = None,
     target: tuple[str, float] | None = None,
-    label_width: float = 200,
+    label_width: float = 142,
 ) -> Chart:
     """Horizontal bars, one per (label, value, shown text, tone): readable on a phone."""
-    row_height = 26.0
-    height = int(30 + row_height * len(points))
+    row_height = 24.0
+    height = int(14 + row_height * len(points))
     values = [v for _l, v, _t, _o in points if v is not None]
     scale_top = top if top is not None else max([*values, 1.0]) * 1.1
-    plot_left, plot_right = label_width + 8, WIDTH - 60.0
+    plot_left, plot_right = label_width + 6, WIDTH - 50.0
     chart = Chart(title, WIDTH, height, horizontal=True, label_width=label_width)
     for index, (label, value, text, tone) in enumerate(points):
         size = (
@@ -103,7 +103,7 @@ def rows(
                 value or 0.0,
                 text,
                 x=plot_left,
-                y=10 + index * row_height,
+                y=6 + index * row_height,
                 width=size,
                 height=row_height * 0.7,
                 tone=tone,
@@ -111,5 +111,5 @@ def rows(
         )
     if target is not None:
         x = plot_left + (plot_right - plot_left) * min(target[1], scale_top) / scale_top
-        chart.lines.append(Line(target[0], x, 4, height - 16))
+        chart.lines.append(Line(target[0], x, 2, height - 2))
     return chart

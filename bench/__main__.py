@@ -183,7 +183,7 @@ def seed(app: Flask, count: int, seed_value: int, *, national: bool) -> tuple[li
             count,
             seed=seed_value,
             communes=communes,
-            focus_commune=WORKER_COMMUNE,
+            focus_commune=None,  # every commune its natural share (about 480 at 50,000)
             actor_id=None,
             today=date.today(),  # noqa: DTZ011 -- synthetic dates around today
             steps=True,

@@ -19,7 +19,7 @@ from caseapp.dates import local_day
 from caseapp.db import insert_or_skip, utcnow
 from caseapp.extensions import db
 from caseapp.followups import plans
-from caseapp.followups.models import FollowUp, ReminderDispatch, ReminderKind, Status
+from caseapp.followups.models import FollowUp, ReminderDispatch, ReminderKind, Source, Status
 from caseapp.users.models import Role, User, user_communes
 from caseapp.workflow.models import RehabEpisode, RehabForm
 from caseapp.workflow.rules import ADDED_DEFAULTS
@@ -80,16 +80,31 @@ def _worker_reminders(
     return _insert_ignoring_duplicates(select)
 
 
+# Occurrences of an open-ended plan are at least a month apart (28 days or more): a plan whose
+# last written occurrence lies beyond this many days from today has nothing new in the horizon.
+_SHORTEST_GAP_DAYS = 28
+
+
 def _extend_open_plans(today: date) -> int:
-    """Methadone without a planned end: write the next months of its plan."""
+    """Methadone without a planned end: write the next months of its plan, for the plans whose
+    next occurrence may fall inside the horizon (not every open plan every night)."""
+    last_due = (
+        sa.select(FollowUp.source_id, sa.func.max(FollowUp.due_on).label("last_due"))
+        .where(FollowUp.source == Source.REHAB.value)
+        .group_by(FollowUp.source_id)
+        .subquery()
+    )
+    reach = today + timedelta(days=plans.OPEN_ENDED_HORIZON_DAYS - _SHORTEST_GAP_DAYS)
     case_ids = db.session.scalars(
         sa.select(RehabEpisode.case_id)
         .join(Case, Case.id == RehabEpisode.case_id)
+        .outerjoin(last_due, last_due.c.source_id == RehabEpisode.id)
         .where(
             RehabEpisode.form == RehabForm.METHADONE,
             RehabEpisode.ended_on.is_(None),
             RehabEpisode.planned_end_on.is_(None),
             Case.status == CaseStatus.OPEN,
+            sa.or_(last_due.c.last_due.is_(None), last_due.c.last_due <= reach),
         )
         .distinct()
     ).all()

@@ -180,3 +180,29 @@ def test_a_rule_change_applies_to_new_plans_only(frozen, new_case, worker):
     plans.sync_case(first, services.load_steps(first), actor=worker)  # the past stays
     assert dues(first)[:2] == [date(2026, 12, 4), date(2026, 12, 18)]
     assert isinstance(rule_set, RuleSet)
+
+
+def test_the_sweep_extends_only_the_open_plans_that_need_it(frozen, new_case, worker):
+    """Methadone without an end is planned 62 days ahead; each night the sweep writes the next
+    month only for the plans whose horizon has moved past their last occurrence."""
+    from datetime import UTC, datetime
+
+    from caseapp.followups import reminders
+    from caseapp.workflow.models import RehabForm
+    from tests.workflow.support_setup import determined
+
+    case = new_case(date(2000, 1, 1), intake=date(2026, 10, 1))
+    determined(case, worker, date(2026, 10, 20), TODAY)
+    services.start_rehab(
+        case, services.RehabStart(RehabForm.METHADONE, date(2026, 11, 1), None),
+        actor=worker, today=TODAY,
+    )  # fmt: skip
+    db.session.commit()
+    assert dues(case) == [date(2026, 12, 1), date(2027, 1, 1)]  # up to 29/01/2027
+    later = datetime(2026, 12, 10, 2, 0, tzinfo=UTC)  # 09:00 on 10/12 in the communes
+    frozen.move_to(later)
+    assert reminders.sweep(later)["plans_extended"] == 1
+    db.session.commit()
+    assert dues(case)[-1] == date(2027, 2, 1)  # the horizon reached 10/02/2027
+    # The same night again: the last occurrence (01/02) lies beyond 28 days of the horizon.
+    assert reminders.sweep(later)["plans_extended"] == 0

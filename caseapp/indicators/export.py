@@ -27,6 +27,7 @@ from caseapp.indicators.periods import Period
 from caseapp.indicators.queries import AGE_BANDS, SEXES
 from caseapp.indicators.report import Report, Row
 from caseapp.indicators.suppression import Relation, Suppressed, grid_relations, suppress
+from caseapp.indicators.workbook import add_row
 from caseapp.workflow.models import REHAB_FORM_LABELS, RehabForm
 
 TOTAL = "total"
@@ -244,22 +245,19 @@ def to_xlsx(found: list[Table], period: Period) -> bytes:
         for line in _header(period, table.threshold):
             sheet.append([line])
         sheet.append([])
-        sheet.append([_("Cấp"), _("Mã"), _("Tên"), *(c.label for c in table.columns)])
-        for cell in sheet[sheet.max_row]:
+        for cell in add_row(
+            sheet, [_("Cấp"), _("Mã"), _("Tên"), *(c.label for c in table.columns)]
+        ):
             cell.font = bold
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         for key, level, code, name in table.rows:
             shown = [table.result.shown((key, c.key)) for c in table.columns]
-            sheet.append(
-                [
-                    level,
-                    code,
-                    name,
-                    *(f"<{table.threshold}" if v is None else v for v in shown),
-                ]
+            cells = add_row(
+                sheet,
+                [level, code, name, *(f"<{table.threshold}" if v is None else v for v in shown)],
             )
             if not (isinstance(key, tuple) and key[0] == "commune"):
-                for cell in sheet[sheet.max_row]:
+                for cell in cells:
                     cell.font = bold
         sheet.column_dimensions["A"].width = 12
         sheet.column_dimensions["C"].width = 36

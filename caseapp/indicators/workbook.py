@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -204,6 +205,13 @@ HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 GROUP_FILL = PatternFill("solid", fgColor="F2F2F2")
 
 
+def add_row(sheet: Worksheet, values: Sequence[Value]) -> list[Any]:
+    """Append a row and return its cells (``sheet.max_row`` would scan every cell: quadratic)."""
+    sheet.append(list(values))
+    row = sheet._current_row  # openpyxl's own counter of appended rows
+    return [sheet.cell(row=row, column=column) for column in range(1, len(values) + 1)]
+
+
 def _heading(sheet: Worksheet, built: Report, title: str, width: int) -> None:
     generated = built.generated_at.astimezone(VIETNAM)
     lines = [
@@ -220,20 +228,17 @@ def _heading(sheet: Worksheet, built: Report, title: str, width: int) -> None:
     if built.is_empty:
         lines.append(("Kỳ này chưa có số liệu: các chỉ tiêu đều bằng 0.", 11))
     for text, size in lines:
-        sheet.append([text])
-        cell = sheet.cell(row=sheet.max_row, column=1)
+        (cell,) = add_row(sheet, [text])
         cell.font = Font(name="Times New Roman", bold=size > 11, size=size)
-        sheet.merge_cells(
-            start_row=sheet.max_row, start_column=1, end_row=sheet.max_row, end_column=width
-        )
+        sheet.merge_cells(start_row=cell.row, start_column=1, end_row=cell.row, end_column=width)
     sheet.append([])
 
 
 def _write_rows(sheet: Worksheet, built: Report, columns: Sequence[Col]) -> None:
     headers = ["STT", "Đơn vị", "Cấp", *(c.header for c in columns)]
-    sheet.append(headers)
-    header_row = sheet.max_row
-    for cell in sheet[header_row]:
+    cells = add_row(sheet, headers)
+    header_row = cells[0].row
+    for cell in cells:
         cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
     sheet.row_dimensions[header_row].height = 60
@@ -243,12 +248,13 @@ def _write_rows(sheet: Worksheet, built: Report, columns: Sequence[Col]) -> None
             label = "Huyện cũ" if row is district else "Xã, phường"
             if row is not district:
                 number += 1
-            _append(sheet, [number if row is not district else None, row.name, label], row, columns)
+            cells = _append(
+                sheet, [number if row is not district else None, row.name, label], row, columns
+            )
             if row is district:
-                for cell in sheet[sheet.max_row]:
+                for cell in cells:
                     cell.font, cell.fill = BOLD, GROUP_FILL
-    _append(sheet, [None, built.province.name, "Tổng cộng"], built.province, columns)
-    for cell in sheet[sheet.max_row]:
+    for cell in _append(sheet, [None, built.province.name, "Tổng cộng"], built.province, columns):
         cell.font, cell.fill = BOLD, HEADER_FILL
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=3)
     sheet.column_dimensions["A"].width = 6
@@ -258,15 +264,16 @@ def _write_rows(sheet: Worksheet, built: Report, columns: Sequence[Col]) -> None
         sheet.column_dimensions[get_column_letter(index)].width = column.width
 
 
-def _append(sheet: Worksheet, lead: list[Value], row: Row, columns: Sequence[Col]) -> None:
-    sheet.append([*lead, *(c.value(row) for c in columns)])
-    for index, cell in enumerate(sheet[sheet.max_row], start=1):
+def _append(sheet: Worksheet, lead: list[Value], row: Row, columns: Sequence[Col]) -> list[Any]:
+    cells = add_row(sheet, [*lead, *(c.value(row) for c in columns)])
+    for index, cell in enumerate(cells, start=1):
         cell.border, cell.font = BORDER, PLAIN
         if index > 3:
             column = columns[index - 4]
             if column.number_format:
                 cell.number_format = column.number_format
             cell.alignment = Alignment(horizontal="right")
+    return cells
 
 
 def _breakdown_sheet(book: Workbook, built: Report) -> None:
@@ -279,23 +286,17 @@ def _breakdown_sheet(book: Workbook, built: Report) -> None:
         ("reintegrated", "Tái hòa nhập có việc làm ổn định"),
     ]
     _heading(sheet, built, "Theo giới tính và độ tuổi (huyện cũ và toàn tỉnh)", 3 + len(measures))
-    sheet.append(["Đơn vị", "Giới tính", "Độ tuổi", *(label for _key, label in measures)])
-    for cell in sheet[sheet.max_row]:
+    for cell in add_row(
+        sheet, ["Đơn vị", "Giới tính", "Độ tuổi", *(label for _k, label in measures)]
+    ):
         cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
     for area in [*built.districts, built.province]:
         for sex in SEXES:
             for band in AGE_BANDS:
                 counts = area.breakdown.get((sex, band), {})
-                sheet.append(
-                    [
-                        area.name,
-                        SEX_VI[sex],
-                        BAND_VI[band],
-                        *(counts.get(k, 0) for k, _l in measures),
-                    ]
-                )
-                for cell in sheet[sheet.max_row]:
+                values = [area.name, SEX_VI[sex], BAND_VI[band]]
+                for cell in add_row(sheet, [*values, *(counts.get(k, 0) for k, _l in measures)]):
                     cell.border, cell.font = BORDER, BOLD if area is built.province else PLAIN
     sheet.column_dimensions["A"].width = 34
     for index in range(4, 4 + len(measures)):
@@ -337,9 +338,8 @@ def report_workbook(built: Report) -> bytes:
     method = book.create_sheet("Cách tính")
     _heading(method, built, "Cách tính các chỉ tiêu", 1)
     for number, line in enumerate(METHOD, start=1):
-        method.append([f"{number}. {line}"])
-        method.cell(row=method.max_row, column=1).alignment = Alignment(wrap_text=True)
-        method.cell(row=method.max_row, column=1).font = PLAIN
+        (cell,) = add_row(method, [f"{number}. {line}"])
+        cell.alignment, cell.font = Alignment(wrap_text=True), PLAIN
     method.column_dimensions["A"].width = 120
     out = io.BytesIO()
     book.save(out)
@@ -374,14 +374,13 @@ def _summary(sheet: Worksheet, built: Report) -> None:
         ("Số xã, phường chưa nhập dân số", no_population, None),
         ("Số lần theo dõi quá hạn chưa làm", total["follow_ups_overdue"], None),
     ]
-    sheet.append(["Chỉ tiêu", "Giá trị"])
-    for cell in sheet[sheet.max_row]:
+    for cell in add_row(sheet, ["Chỉ tiêu", "Giá trị"]):
         cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
     for label, value, number_format in rows:
-        sheet.append([label, value])
-        for cell in sheet[sheet.max_row]:
+        cells = add_row(sheet, [label, value])
+        for cell in cells:
             cell.border, cell.font = BORDER, PLAIN
         if number_format:
-            sheet.cell(row=sheet.max_row, column=2).number_format = number_format
+            cells[1].number_format = number_format
     sheet.column_dimensions["A"].width = 60
     sheet.column_dimensions["B"].width = 16

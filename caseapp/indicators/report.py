@@ -205,8 +205,9 @@ def build(
     figures computed less than that long ago today are reused (the dashboard)."""
     settings = web.settings()
     previous = period.previous()
-    current = store.figures(period, communes, today=today, max_age=max_age)
-    last = store.figures(previous, communes, today=today, max_age=max_age)
+    scope = store.scope_key(communes) if max_age is not None else None  # once, not per period
+    current = store.figures(period, communes, today=today, max_age=max_age, key=scope)
+    last = store.figures(previous, communes, today=today, max_age=max_age, key=scope)
     cube, before, events = current.cube, last.cube, current.activity
     computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}
@@ -274,7 +275,7 @@ def build(
                 report.trend.append((earlier, province.previous))
             else:
                 total = _blank()
-                found = store.figures(earlier, communes, today=today, max_age=max_age)
+                found = store.figures(earlier, communes, today=today, max_age=max_age, key=scope)
                 for counts in found.cube.values():
                     queries.add(total, counts)
                 report.trend.append((earlier, total))

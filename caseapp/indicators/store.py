@@ -59,12 +59,14 @@ def figures(
     *,
     today: date,
     max_age: timedelta | None = None,
+    key: str | None = None,
 ) -> Figures:
     """The period's figures; from the cache when computed today less than ``max_age`` ago
-    (``None``: always compute, and keep nothing)."""
+    (``None``: always compute, and keep nothing). ``key``: the communes' ``scope_key``, when
+    the caller already has it."""
     if max_age is None:
         return _compute(period, communes, today)
-    key = scope_key(communes)
+    key = key or scope_key(communes)
     row = db.session.scalars(
         sa.select(IndicatorCache).where(
             IndicatorCache.period_key == period.key, IndicatorCache.scope_key == key

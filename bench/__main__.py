@@ -37,6 +37,7 @@ from bench.sweep import bench_database, size
 from caseapp import create_app
 from caseapp.auth import two_factor
 from caseapp.crypto import generate_keyring, write_private_file
+from caseapp.db import refresh_statistics
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
 from caseapp.geo.services import load_communes
@@ -190,6 +191,7 @@ def seed(app: Flask, count: int, seed_value: int, *, national: bool) -> tuple[li
         )
         db.session.commit()
         elapsed = time.perf_counter() - started
+        refresh_statistics(db.engine)  # as autovacuum would soon after a bulk load
         codes = list(
             db.session.scalars(
                 sa.select(Case.code).where(Case.commune_code == WORKER_COMMUNE).limit(5000)

@@ -41,6 +41,7 @@ from flask_migrate import upgrade
 from bench.sweep import bench_database, size
 from caseapp import create_app
 from caseapp.crypto import generate_keyring, write_private_file
+from caseapp.db import refresh_statistics
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
 from caseapp.geo.services import load_communes
@@ -99,6 +100,7 @@ def prepare(instance: Path, url: str, cases: int, users: int, seed: int) -> tupl
                 )
             )
         db.session.commit()
+        refresh_statistics(db.engine)  # as autovacuum would soon after a bulk load
         db.engine.dispose()
     return password, codes_by_commune
 

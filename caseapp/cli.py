@@ -17,6 +17,7 @@ from caseapp.config import ConfigError, instance_path_from_env, load_settings
 from caseapp.crypto import generate_keyring, load_keyring, write_private_file
 
 DEMO_LOGINS_FILE = "demo-logins.txt"
+STATISTICS_AFTER = 1000  # generated files after which the planner's statistics are refreshed
 
 
 def _instance() -> Path:
@@ -176,6 +177,10 @@ def demo(if_empty: bool, case_count: int | None, seed: int, national: bool) -> N
         started = time.perf_counter()
         db.session.commit()  # the accounts exist before their logins are written down
         elapsed += time.perf_counter() - started
+        if made >= STATISTICS_AFTER:
+            from caseapp.db import refresh_statistics
+
+            refresh_statistics(db.engine)
     if text is not None:
         if logins_file.exists():
             logins_file.unlink()

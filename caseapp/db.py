@@ -91,3 +91,13 @@ def configure_engine(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def refresh_statistics(engine: sa.Engine) -> None:
+    """Update the query planner's statistics after a bulk load (PostgreSQL's autovacuum would do
+    it later; until then a freshly loaded table looks empty and every plan is a guess)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("VACUUM (ANALYZE)")  # and the visibility map: index-only
+        else:
+            connection.exec_driver_sql("ANALYZE")

@@ -10,7 +10,9 @@ from typing import Any
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from markupsafe import Markup, escape
+from wtforms import Field, SelectChoice, StringField
+from wtforms.widgets import Select, html_params
 
 from caseapp.errors import FieldError, InvalidInputError
 
@@ -165,3 +167,30 @@ class VndField(StringField):
         if self.raw_text:
             return self.raw_text
         return f"{self.data:,}".replace(",", ".") if isinstance(self.data, int) else ""
+
+
+class LongSelect(Select):
+    """A ``<select>`` of thousands of options (the communes of a national scope), written in one
+    pass over the field's choices: the same HTML as WTForms' ``Select`` (a test compares them),
+    without its per-option objects and ``html_params`` (about ten times faster)."""
+
+    def __call__(self, field: Field, **kwargs: Any) -> Markup:
+        choices = field.choices
+        if field.has_groups() or any(isinstance(c, SelectChoice) and c.render_kw for c in choices):
+            return super().__call__(field, **kwargs)  # type: ignore[no-any-return]
+        kwargs.setdefault("id", field.id)
+        flags = field.flags
+        for name in self.validation_attrs:
+            if name not in kwargs and getattr(flags, name, False):
+                kwargs[name] = getattr(flags, name)
+        coerce, data = field.coerce, field.data
+        parts = [f"<select {html_params(name=field.name, **kwargs)}>"]
+        for choice in choices:
+            value, label = (
+                (choice.value, choice.label) if isinstance(choice, SelectChoice) else choice[:2]
+            )
+            selected = "selected " if coerce(value) == data else ""  # html_params' order
+            text = escape(value)
+            parts.append(f'<option {selected}value="{text}">{escape(label) or text}</option>')
+        parts.append("</select>")
+        return Markup("".join(parts))  # noqa: S704 -- every value and label escaped above

@@ -33,7 +33,7 @@ from caseapp.cases.models import (
     CloseReason,
 )
 from caseapp.cases.services import CaseInput
-from caseapp.forms import Form
+from caseapp.forms import Form, LongSelect
 from caseapp.geo.models import Commune
 from caseapp.users.models import User
 from caseapp.web import small_int
@@ -124,7 +124,10 @@ class CaseForm(Form):
         render_kw={"rows": 4, "maxlength": NOTES_MAX},
     )
     commune_code = SelectField(
-        _l("Xã, phường quản lý"), coerce=_optional_int, validators=[MarkRequired()]
+        _l("Xã, phường quản lý"),
+        coerce=_optional_int,
+        validators=[MarkRequired()],
+        widget=LongSelect(),
     )
     category = SelectField(
         _l("Đối tượng"),
@@ -188,7 +191,7 @@ class FilterForm(Form):
     category = SelectField(_l("Đối tượng"), choices=_choices(CATEGORY_LABELS, blank=_l("Tất cả")))
     phase = SelectField(_l("Giai đoạn"), choices=_choices(PHASE_LABELS, blank=_l("Tất cả")))
     status = SelectField(_l("Trạng thái"), choices=_choices(STATUS_LABELS, blank=_l("Tất cả")))
-    commune = SelectField(_l("Xã, phường"), coerce=_optional_int)
+    commune = SelectField(_l("Xã, phường"), coerce=_optional_int, widget=LongSelect())
     worker = SelectField(_l("Cán bộ được giao"), coerce=_optional_int)
     overdue = SelectField(
         _l("Hạn"),
@@ -209,7 +212,9 @@ class SearchForm(Form):
 
 
 class TransferForm(Form):
-    commune_code = SelectField(_l("Chuyển đến xã, phường"), coerce=_optional_int)
+    commune_code = SelectField(
+        _l("Chuyển đến xã, phường"), coerce=_optional_int, widget=LongSelect()
+    )
     reason = TextAreaField(
         _l("Lý do chuyển"),
         validators=[InputRequired(_l("Nhập lý do chuyển hồ sơ.")), Length(max=REASON_MAX)],

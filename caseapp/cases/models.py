@@ -222,6 +222,8 @@ class Case(Model):
         allowed_values("sex", Sex),
         sa.CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
         sa.Index("ix_cases_commune_status", "commune_code", "status"),
+        sa.Index("ix_cases_created", "created_at", "id"),  # lists: newest first, a page at a time
+        sa.Index("ix_cases_status_due", "status", "next_due_on"),  # overdue: found and counted
     )
 
     def age_on(self, day: date) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from flask_sqlalchemy.pagination import Pagination
@@ -54,8 +55,14 @@ def list_cases(user: User, filters: CaseFilters, *, page: int, per_page: int) ->
         query = query.where(Case.assigned_worker_id == filters.worker_id)
     if filters.overdue_on:
         query = query.where(Case.next_due_on < filters.overdue_on)
+    # Counted on the ids alone: the page's query joins the commune and the worker for display.
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.with_only_columns(Case.id).subquery())
+    )
     query = query.order_by(Case.created_at.desc(), Case.id.desc())
-    return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    pagination.total = total
+    return pagination
 
 
 def find_by_code(user: User, text: str) -> Case | None:
@@ -119,8 +126,8 @@ def viewers(case: Case, limit: int = 50) -> list[tuple[AuditEvent, User | None]]
     return [(row[0], row[1]) for row in rows]
 
 
-def workers_for(commune_codes: list[int]) -> list[User]:
-    """Enabled commune workers who cover any of these communes."""
+def workers_for(commune_codes: list[int] | sa.Select[Any]) -> list[User]:
+    """Enabled commune workers who cover any of these communes (a list, or a select of codes)."""
     from caseapp.users.models import user_communes
 
     return list(
@@ -170,6 +177,17 @@ def has_open_duplicate(case: Case) -> bool:
         )
         is not None
     )
+
+
+def commune_names(user: User) -> list[tuple[int, str]]:
+    """Code and name of every commune in the user's scope, by name: a filter's choices (a
+    national scope has 3,321; loading them as rows rather than objects is several times faster)."""
+    rows = db.session.execute(
+        sa.select(Commune.code, Commune.name)
+        .where(Commune.code.in_(authz.scope_commune_codes(user)))
+        .order_by(Commune.name)
+    )
+    return [(int(code), str(name)) for code, name in rows]
 
 
 def communes_for_choice(user: User) -> list[Commune]:

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm.exc import StaleDataError
+from wtforms import SelectChoice
 
 from caseapp import audit, authz, web
 from caseapp.cases import queries, services
@@ -97,11 +98,16 @@ def _names_visible(case: Case) -> bool:
 def index() -> ResponseReturnValue:
     user = web.actor()
     form = FilterForm(request.args)
-    communes = queries.communes_for_choice(user)
-    form.commune.choices = [("", _("Tất cả")), *((c.code, c.name) for c in communes)]
+    form.commune.choices = [
+        SelectChoice("", _("Tất cả")),
+        *(SelectChoice(code, name) for code, name in queries.commune_names(user)),
+    ]
     form.worker.choices = [
-        ("", _("Tất cả")),
-        *((w.id, w.display_name) for w in queries.workers_for([c.code for c in communes])),
+        SelectChoice("", _("Tất cả")),
+        *(
+            SelectChoice(w.id, w.display_name)
+            for w in queries.workers_for(authz.scope_commune_codes(user))
+        ),
     ]
     if "status" not in request.args:
         form.status.data = Status.OPEN.value

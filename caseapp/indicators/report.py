@@ -127,6 +127,7 @@ class Report:
     alert_per_10000: int
     computed_at: datetime
     trend: list[tuple[Period, Counts]] = field(default_factory=list)
+    scope_key: str | None = None  # the communes' cache key, when figures may be reused
 
     @property
     def is_empty(self) -> bool:
@@ -207,8 +208,10 @@ def build(
     previous = period.previous()
     scope = store.scope_key(communes) if max_age is not None else None  # once, not per period
     current = store.figures(period, communes, today=today, max_age=max_age, key=scope)
-    last = store.figures(previous, communes, today=today, max_age=max_age, key=scope)
-    cube, before, events = current.cube, last.cube, current.activity
+    last = store.figures(
+        previous, communes, today=today, max_age=max_age, key=scope, part=store.Part.COMMUNES
+    )
+    events = current.activity
     computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}
     in_scope = _communes(communes)
@@ -223,11 +226,13 @@ def build(
             activity=events.get(commune.code, _blank_activity()),
             missing_population=int(commune.population is None),
         )
-    for (code, sex, band), counts in cube.items():
+    for code, counts in current.communes.items():
         if code in rows:
             queries.add(rows[code].counts, counts)
+    for (code, sex, band), counts in (current.cube or {}).items():
+        if code in rows:
             rows[code].breakdown[(sex, band)] = counts
-    for (code, _sex, _band), counts in before.items():
+    for code, counts in last.communes.items():
         if code in rows:
             queries.add(rows[code].previous, counts)
     districts: dict[int | None, Row] = {}
@@ -255,6 +260,8 @@ def build(
         children=list(districts.values()),
     )
     _roll_up(province, districts.values())
+    if current.cube is None:  # read back from the cache: the scope's breakdown only
+        province.breakdown = {key: dict(counts) for key, counts in current.breakdown.items()}
     report = Report(
         period=period,
         previous=previous,
@@ -266,6 +273,7 @@ def build(
         communes=list(rows.values()),
         alert_per_10000=settings.ALERT_PER_10000,
         computed_at=computed_at,
+        scope_key=scope,
     )
     if trend:
         for earlier in periods.recent(period, trend):
@@ -275,9 +283,11 @@ def build(
                 report.trend.append((earlier, province.previous))
             else:
                 total = _blank()
-                found = store.figures(earlier, communes, today=today, max_age=max_age, key=scope)
-                for counts in found.cube.values():
-                    queries.add(total, counts)
+                found = store.figures(
+                    earlier, communes, today=today, max_age=max_age, key=scope,
+                    part=store.Part.TOTAL,
+                )  # fmt: skip
+                queries.add(total, found.total)
                 report.trend.append((earlier, total))
                 report.computed_at = min(report.computed_at, found.computed_at)
     return report

@@ -34,7 +34,6 @@ from caseapp.indicators import (
     document,
     export,
     periods,
-    queries,
     report,
     store,
     workbook,
@@ -134,7 +133,11 @@ def dashboard() -> ResponseReturnValue:
     db.session.commit()  # the figures computed for the next views
     if built is None:
         return render_template("indicators/dashboard.html", **_context(**extra)), status
-    pipeline = queries.pipeline(extra["scope_codes"])
+    pipeline, counted_at = store.pipeline(
+        extra["scope_codes"], today=local_day(), max_age=max_age, key=built.scope_key
+    )
+    built.computed_at = min(built.computed_at, counted_at)
+    db.session.commit()
     return render_template(
         "indicators/dashboard.html",
         **_context(

@@ -198,3 +198,35 @@ def test_cube_groups_without_loops(province):
     cube = queries.cube(periods.parse("2026"))
     assert sum(c["managed"] for c in cube.values()) == 7
     assert {key[0] for key in cube} == {C1, C2}
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {key: value for key, value in counts.items() if value}
+
+
+def test_figures_read_back_from_the_cache_are_the_computed_ones(province):
+    """The dashboard keeps per-commune totals, the scope's sex × age breakdown and the trend
+    totals, not the whole cube: what it reads back must be exactly what it computed."""
+    from datetime import timedelta
+
+    live = _build("2026")
+    kept = report.build(periods.parse("2026"), today=TODAY, trend=3, max_age=timedelta(hours=1))
+    db.session.commit()
+    reused = report.build(periods.parse("2026"), today=TODAY, trend=3, max_age=timedelta(hours=1))
+    assert reused.computed_at == kept.computed_at  # read back, not computed again
+    for built in (kept, reused):
+        for mine, theirs in zip(built.communes, live.communes, strict=True):
+            assert mine.code == theirs.code
+            assert _nonzero(mine.counts) == _nonzero(theirs.counts)
+            assert _nonzero(mine.previous) == _nonzero(theirs.previous)
+            assert _nonzero(mine.activity) == _nonzero(theirs.activity)
+        assert _nonzero(built.province.counts) == _nonzero(live.province.counts)
+        assert _nonzero(built.province.previous) == _nonzero(live.province.previous)
+        breakdown = {k: _nonzero(v) for k, v in built.province.breakdown.items() if _nonzero(v)}
+        expected = {k: _nonzero(v) for k, v in live.province.breakdown.items() if _nonzero(v)}
+        assert breakdown == expected
+        assert expected  # the fixture's youth fall in several sex and age bands
+        assert [(p.key, _nonzero(c)) for p, c in built.trend] == [
+            (p.key, _nonzero(c)) for p, c in live.trend
+        ]
+    assert live.province.counts["ua"] > 0

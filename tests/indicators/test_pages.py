@@ -125,9 +125,10 @@ def test_the_nightly_job_fills_the_dashboard_figures(app):
     assert run_job(app, "snapshot", datetime(2026, 11, 28, 19, 0, tzinfo=UTC), force=True)
     with app.app_context():
         keys = set(db.session.scalars(sa.select(IndicatorCache.period_key)))
-    # The dashboard's trends: six reporting years and six half years up to today.
-    assert {"2026", "2021", "2026-H2", "2024-H1"} <= keys
-    assert len(keys) == 12
+    # The dashboard's trends: six reporting years and six half years up to today; open files
+    # by phase today.
+    assert {"2026", "2021", "2026-H2", "2024-H1", "now"} <= keys
+    assert len(keys) == 13
 
 
 def test_an_english_user_downloads_the_report_in_vietnamese(make_account, logged_in):

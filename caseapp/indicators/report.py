@@ -15,12 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload
 
 from caseapp import web
 from caseapp.db import utcnow
 from caseapp.extensions import db
-from caseapp.geo.models import Commune
+from caseapp.geo.models import Commune, FormerDistrict
 from caseapp.geo.services import province_name
 from caseapp.indicators import periods, queries, store
 from caseapp.indicators.periods import Period
@@ -128,6 +127,7 @@ class Report:
     computed_at: datetime
     trend: list[tuple[Period, Counts]] = field(default_factory=list)
     scope_key: str | None = None  # the communes' cache key, when figures may be reused
+    _rankings: dict[tuple[str, str], list[Row]] = field(default_factory=dict, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -152,11 +152,15 @@ class Report:
 
     def ranking(self, key: str = "ua_supported", whole: str = "ua") -> list[Row]:
         """Communes by the share of ``key`` in ``whole``, lowest first (those needing help);
-        communes with nobody to count come last."""
-        return sorted(
-            self.communes,
-            key=lambda r: (r.share(key, whole) is None, r.share(key, whole) or 0.0, r.name),
-        )
+        communes with nobody to count come last. Sorted once per report and measure."""
+        if (key, whole) not in self._rankings:
+
+            def order(row: Row) -> tuple[bool, float, str]:
+                value = row.share(key, whole)
+                return value is None, value or 0.0, row.name
+
+            self._rankings[key, whole] = sorted(self.communes, key=order)
+        return list(self._rankings[key, whole])
 
 
 def _blank() -> Counts:
@@ -179,12 +183,20 @@ def _roll_up(row: Row, children: Iterable[Row]) -> None:
             row.population = (row.population or 0) + child.population
 
 
-def _communes(codes: sa.Select[Any] | None) -> list[Commune]:
-    query = sa.select(Commune).options(joinedload(Commune.former_district))
+def _communes(codes: sa.Select[Any] | None) -> list[sa.Row[Any]]:
+    """Code, name, population, former district (code and name) of the communes: rows, not
+    objects (a national scope has 3,321 of them)."""
+    query = sa.select(
+        Commune.code,
+        Commune.name,
+        Commune.population,
+        Commune.former_district_code,
+        FormerDistrict.name.label("district_name"),
+    ).outerjoin(FormerDistrict, FormerDistrict.code == Commune.former_district_code)
     if codes is not None:
         query = query.where(Commune.code.in_(codes))
     return list(
-        db.session.scalars(
+        db.session.execute(
             query.order_by(
                 Commune.former_district_code.is_(None), Commune.former_district_code, Commune.name
             )
@@ -215,33 +227,30 @@ def build(
     computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}
     in_scope = _communes(communes)
+    blank, blank_activity = _blank(), _blank_activity()
+    none: Counts = {}
     for commune in in_scope:
-        rows[commune.code] = Row(
+        code = commune.code
+        rows[code] = Row(
             Level.COMMUNE,
-            commune.code,
+            code,
             commune.name,
             commune.population,
-            counts=_blank(),
-            previous=_blank(),
-            activity=events.get(commune.code, _blank_activity()),
+            counts={**blank, **current.communes.get(code, none)},
+            previous={**blank, **last.communes.get(code, none)},
+            activity=events.get(code) or dict(blank_activity),
             missing_population=int(commune.population is None),
         )
-    for code, counts in current.communes.items():
-        if code in rows:
-            queries.add(rows[code].counts, counts)
     for (code, sex, band), counts in (current.cube or {}).items():
         if code in rows:
             rows[code].breakdown[(sex, band)] = counts
-    for code, counts in last.communes.items():
-        if code in rows:
-            queries.add(rows[code].previous, counts)
     districts: dict[int | None, Row] = {}
     for commune in in_scope:
         key = commune.former_district_code
         if key not in districts:
             name = (
-                _("%(name)s (cũ)", name=commune.former_district.name)
-                if commune.former_district
+                _("%(name)s (cũ)", name=commune.district_name)
+                if commune.district_name is not None
                 else _("Các xã, phường khác")
             )
             districts[key] = Row(Level.DISTRICT, key, name, None, _blank(), _blank())

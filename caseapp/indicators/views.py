@@ -81,12 +81,11 @@ def _context(**extra: Any) -> dict[str, Any]:
     today = local_day()
     return {
         "period_choices": periods.choices(today),
-        "communes": sorted(
-            db.session.scalars(
-                sa.select(Commune).where(Commune.code.in_(authz.scope_commune_codes(web.actor())))
-            ),
-            key=lambda c: c.name,
-        ),
+        "communes": db.session.execute(
+            sa.select(Commune.code, Commune.name)
+            .where(Commune.code.in_(authz.scope_commune_codes(web.actor())))
+            .order_by(Commune.name)
+        ).all(),
         "today": today,
         "phase_labels": PHASE_LABELS,
         "phases": list(Phase),

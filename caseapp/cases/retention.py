@@ -179,7 +179,9 @@ def run(
             last_id = case_id
             # Read again in the file's own transaction: a hold set meanwhile wins.
             case = db.session.scalar(
-                sa.select(Case).where(Case.id == case_id, eligible(before_limit)).with_for_update()
+                sa.select(Case)
+                .where(Case.id == case_id, eligible(before_limit))
+                .with_for_update(of=Case)
             )
             if case is None:
                 db.session.rollback()

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -470,3 +471,28 @@ def test_job_is_bounded_per_run(app_factory, people):
             "already_anonymised": 2,
         }
         db.session.rollback()
+
+
+def test_sqlite_file_keeps_no_erased_ciphertext(app, people, database_url):
+    """After anonymisation and a checkpoint, the SQLite file's bytes (free space included: the
+    connections run with secure_delete) hold none of the erased ciphertexts."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite file check")
+    worker_acc, officer_acc = people
+    database = Path(sa.engine.make_url(database_url).database or "")
+    with app.app_context():
+        case = _closed(_case(_user(worker_acc)), _user(officer_acc), NOW - timedelta(days=3000))
+        twin_free = {case.national_id_bidx, case.name_dob_bidx}  # no twin here: all are erased
+        tokens = [v for v in _snapshot_of_identity(case) if len(v) > 20]
+        assert twin_free <= set(tokens)
+        db.session.rollback()
+        retention.run(years=YEARS, apply=True, now=NOW)
+        raw = db.engine.raw_connection()  # outside a transaction: checkpoints need that
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
+    content = database.read_bytes()
+    assert len(tokens) >= 10
+    for token in tokens:
+        assert token.encode() not in content

@@ -279,6 +279,9 @@ def test_anonymised_page_and_edits_refused(app, people):
         assert marker not in html
     assert "1999" in html  # the birth year is kept for statistics
     assert f"/cases/{code}/edit" not in html
+    listing = worker.get("/cases?status=closed").get_data(as_text=True)
+    assert "(đã ẩn danh)" in listing
+    assert NAME not in listing
     for method, path in (("GET", "edit"), ("POST", "edit")):
         refused = worker.open(f"/cases/{code}/{path}", method=method, data={"full_name": "X"})
         assert refused.status_code == 409

@@ -152,13 +152,20 @@ def run(
     actor: User | None = None,
     on_case: Callable[[int], None] | None = None,
 ) -> RetentionRun:
-    """Count (dry run), or anonymise up to ``limit`` eligible files, one transaction each, and
-    audit the run. Commits. ``on_case`` is called after each commit (progress, tests)."""
+    """Count (dry run), or anonymise up to ``limit`` eligible files, one transaction each; either
+    way the run is audited (counts only). Commits. ``on_case`` is called after each commit."""
     now = now or utcnow()
     before_limit = cutoff(now, years)
     before = counts(before_limit)
     db.session.rollback()  # a short read: the work below takes the write lock per file
     if not apply:
+        audit.record(
+            "retention_run",
+            actor=actor,
+            details={"years": years, "dry_run": True, "eligible": before.eligible,
+                     "held": before.held},
+        )  # fmt: skip
+        db.session.commit()
         return RetentionRun(before=before, anonymised=0, after=None)
     done = 0
     last_id = 0

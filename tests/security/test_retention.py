@@ -145,7 +145,13 @@ def test_eligibility_boundary_and_legal_hold(app, people):
         assert retention.run(years=YEARS, apply=True, now=NOW).anonymised == 1
         assert _fresh(ids["open"]).anonymised_at is None
         runs = _audit("retention_run")
-        assert [json.loads(r.details)["anonymised"] for r in runs] == [1, 0, 1, 1]
+        assert [json.loads(r.details).get("anonymised") for r in runs] == [None, 1, 0, 1, 1]
+        assert json.loads(runs[0].details) == {
+            "dry_run": True,
+            "eligible": 1,
+            "held": 1,
+            "years": 5,
+        }
         anonymised = _audit("case_anonymised")
         assert sorted(int(e.target_id) for e in anonymised) == sorted(
             [ids["due"], ids["young"], ids["held"]]

@@ -259,7 +259,7 @@ def scheduler_command() -> None:
 
 
 @main.command("run-job")
-@click.argument("name", type=click.Choice(["sweep", "snapshot", "digest", "outbox"]))
+@click.argument("name", type=click.Choice(["sweep", "snapshot", "retention", "digest", "outbox"]))
 def run_job_command(name: str) -> None:
     """Run one scheduler job now, whatever the time (for operators)."""
     from caseapp.extensions import db
@@ -284,6 +284,40 @@ def run_job_command(name: str) -> None:
         if run is None or not run.ok:
             raise click.ClickException(f"{name} failed: {run.error if run else 'no run'}")
         click.echo(f"{name}: {run.summary}")
+
+
+@main.command("retention")
+@click.option("--apply", "apply_changes", is_flag=True, help="Anonymise (default: count only).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Anonymise at most this many files in this run."
+)
+def retention_command(apply_changes: bool, limit: int | None) -> None:
+    """Anonymise closed files past the retention period (RETENTION_YEARS), except those under a
+    legal hold. Without --apply, only counts what would be done. Prints counts, never identities."""
+    from caseapp.cases import retention
+    from caseapp.db import utcnow
+    from caseapp.web import format_day
+
+    app = _app()
+    settings = app.extensions["caseapp.settings"]
+    now = utcnow()
+    with app.app_context():
+        before_day = format_day(retention.cutoff(now, settings.RETENTION_YEARS))
+        result = retention.run(
+            years=settings.RETENTION_YEARS, apply=apply_changes, now=now, limit=limit
+        )
+    click.echo(
+        f"Retention period: {settings.RETENTION_YEARS} years (files closed before {before_day})."
+    )
+    shown = result.before
+    click.echo(f"Eligible: {shown.eligible}")
+    click.echo(f"Held (legal hold, skipped): {shown.held}")
+    click.echo(f"Already anonymised: {shown.anonymised}")
+    if result.after is None:
+        click.echo("Dry run: nothing changed. Run with --apply to anonymise the eligible files.")
+        return
+    click.echo(f"Anonymised now: {result.anonymised}")
+    click.echo(f"Eligible left: {result.after.eligible}")
 
 
 @main.command("create-user")

@@ -72,6 +72,11 @@ class Settings:
     ALERT_PER_10000: int = 50
     # The dashboard reuses figures computed less than this many minutes ago (0: always compute).
     INDICATOR_CACHE_MINUTES: int = 10
+    # Retention (ASVS 14.2.7): a closed file is anonymised this many whole years after its
+    # closure (identities erased, statistics kept), unless it is under a legal hold. The nightly
+    # job anonymises at most RETENTION_MAX_PER_RUN files, the rest on the following nights.
+    RETENTION_YEARS: int = 5
+    RETENTION_MAX_PER_RUN: int = 2000
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +177,8 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
         _check_month_day(name, getattr(settings, name))
     if settings.STATISTICS_MIN_CELL < 1 or settings.ALERT_PER_10000 < 1:
         raise ConfigError("STATISTICS_MIN_CELL and ALERT_PER_10000 must be at least 1.")
+    if settings.RETENTION_YEARS < 1 or settings.RETENTION_MAX_PER_RUN < 1:
+        raise ConfigError("RETENTION_YEARS and RETENTION_MAX_PER_RUN must be at least 1.")
     if not settings.SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "

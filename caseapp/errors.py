@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class FieldError(ValueError):
     """A business rule refused a value; ``field`` names the form field (or None for the form)."""
@@ -27,3 +29,12 @@ class ConflictError(RuntimeError):
         super().__init__("stale version")
         self.current_version = current_version
         self.changed_fields = changed_fields
+
+
+class AnonymisedCaseError(Exception):
+    """A change was asked of a file anonymised at the end of its retention period (409)."""
+
+    def __init__(self, code: str, anonymised_at: datetime) -> None:
+        super().__init__("the case file is anonymised")
+        self.code = code
+        self.anonymised_at = anonymised_at

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from caseapp import audit, authz
 from caseapp.config import Settings
+from caseapp.errors import AnonymisedCaseError
 from caseapp.extensions import db, login_manager
 from caseapp.users.models import LOCALES, Role, ScopeKind, User
 
@@ -82,6 +83,7 @@ NAV_ITEMS = (
     NavItem("admin.communes", _l("Xã, phường")),
     NavItem("workflow.rule_sets", _l("Quy định")),
     NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
+    NavItem("admin.retention", _l("Thời hạn lưu trữ")),
     NavItem("scheduler.status", _l("Lịch chạy tự động")),
 )
 
@@ -220,6 +222,16 @@ def _handle_csrf_error(_exc: CSRFError) -> ResponseReturnValue:
     )
 
 
+def _handle_anonymised(exc: AnonymisedCaseError) -> ResponseReturnValue:
+    db.session.rollback()
+    return (
+        render_template(
+            "errors/anonymised.html", code=exc.code, anonymised_on=format_day(exc.anonymised_at)
+        ),
+        409,
+    )
+
+
 def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
     if isinstance(exc, HTTPException):
         return _handle_http_error(exc)
@@ -336,6 +348,7 @@ def init_app(app: Flask) -> None:
     app.teardown_request(_end_request)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(AnonymisedCaseError, _handle_anonymised)
     app.register_error_handler(Exception, _handle_unexpected)
     app.context_processor(_template_context)
     app.add_template_filter(format_day, "day")

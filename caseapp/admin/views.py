@@ -207,6 +207,32 @@ def edit_commune(code: int) -> ResponseReturnValue:
     return render_template("admin/commune_form.html", form=form, commune=commune)
 
 
+@bp.route("/retention", methods=("GET", "POST"))
+@authz.requires(authz.Action.VIEW_SYSTEM_STATUS)
+def retention() -> ResponseReturnValue:
+    """Retention at a glance (counts only) and the legal holds, set and lifted by file code."""
+    from caseapp.cases import retention as case_retention
+    from caseapp.cases.codes import canonical
+    from caseapp.cases.forms import HoldLookupForm
+    from caseapp.db import utcnow
+
+    form = HoldLookupForm()
+    if form.validate_on_submit():
+        code = canonical(form.code.data or "")
+        if code:
+            return redirect(url_for("cases.set_legal_hold", code=code))
+        form.code.errors = [_("Mã hồ sơ không đúng.")]
+    years = web.settings().RETENTION_YEARS
+    counts = case_retention.counts(case_retention.cutoff(utcnow(), years))
+    return render_template(
+        "admin/retention.html",
+        form=form,
+        years=years,
+        counts=counts,
+        held=case_retention.held_cases(),
+    )
+
+
 @bp.route("/audit")
 @authz.requires(authz.Action.MANAGE_USERS)
 def audit_trail() -> ResponseReturnValue:
@@ -274,4 +300,8 @@ AUDIT_ACTION_LABELS = {
     "case_reopened": _l("Mở lại hồ sơ"),
     "duplicate_dismissed": _l("Đánh dấu không trùng"),
     "duplicate_merged": _l("Gộp hồ sơ trùng"),
+    "legal_hold_set": _l("Đặt lệnh giữ hồ sơ"),
+    "legal_hold_lifted": _l("Gỡ lệnh giữ hồ sơ"),
+    "case_anonymised": _l("Ẩn danh hồ sơ hết thời hạn lưu trữ"),
+    "retention_run": _l("Chạy ẩn danh theo thời hạn lưu trữ"),
 }

@@ -248,3 +248,25 @@ class ReopenForm(Form):
 class AssignForm(Form):
     worker_id = SelectField(_l("Cán bộ được giao"), coerce=_optional_int)
     submit = SubmitField(_l("Giao hồ sơ"))
+
+
+class LegalHoldForm(Form):
+    reason = TextAreaField(
+        _l("Lý do giữ hồ sơ"),
+        validators=[InputRequired(), Length(max=REASON_MAX)],
+        description=_l(
+            "Ví dụ: số và ngày văn bản của cơ quan tiến hành tố tụng, thanh tra. Trong thời gian "
+            "giữ, hồ sơ không bị ẩn danh khi hết thời hạn lưu trữ."
+        ),
+        render_kw={"rows": 3},
+    )
+    submit = SubmitField(_l("Xác nhận đặt lệnh giữ"))
+
+
+class LiftHoldForm(Form):
+    submit = SubmitField(_l("Xác nhận gỡ lệnh giữ"))
+
+
+class HoldLookupForm(Form):
+    code = StringField(_l("Mã hồ sơ"), validators=[InputRequired(), Length(max=20)])
+    submit = SubmitField(_l("Đặt lệnh giữ"))

@@ -184,8 +184,9 @@ class Case(Model):
     version: Mapped[int] = mapped_column(sa.Integer, nullable=False)
 
     # Encrypted identity: ciphertext columns, read and written through the fields below.
-    full_name_ct: Mapped[str] = mapped_column(sa.Text)
-    date_of_birth_ct: Mapped[str] = mapped_column(sa.Text)
+    # Identity is erased (NULL) once the file is anonymised; until then the services require it.
+    full_name_ct: Mapped[str | None] = mapped_column(sa.Text)
+    date_of_birth_ct: Mapped[str | None] = mapped_column(sa.Text)
     national_id_ct: Mapped[str | None] = mapped_column(sa.Text)
     phone_ct: Mapped[str | None] = mapped_column(sa.Text)
     address_ct: Mapped[str | None] = mapped_column(sa.Text)
@@ -195,7 +196,13 @@ class Case(Model):
     notes_ct: Mapped[str | None] = mapped_column(sa.Text)
     # Keyed blind indexes (HMAC): exact look-up and duplicate detection, nothing else.
     national_id_bidx: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    name_dob_bidx: Mapped[str] = mapped_column(sa.String(64), index=True)
+    name_dob_bidx: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Retention (ASVS 14.2.7): a closed file is anonymised RETENTION_YEARS after its closure,
+    # unless a legal hold stops it. The hold's reason is free text, so it is encrypted.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    legal_hold_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    legal_hold_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    legal_hold_reason_ct: Mapped[str | None] = mapped_column(sa.Text)
 
     full_name = EncryptedField("full_name_ct")
     date_of_birth = EncryptedDateField("date_of_birth_ct")
@@ -206,9 +213,13 @@ class Case(Model):
     guardian_relation = EncryptedField("guardian_relation_ct")
     guardian_phone = EncryptedField("guardian_phone_ct")
     notes = EncryptedField("notes_ct")
+    legal_hold_reason = EncryptedField("legal_hold_reason_ct")
 
     commune: Mapped[Commune] = relationship(lazy="joined", innerjoin=True)
-    assigned_worker: Mapped[User | None] = relationship(lazy="joined")
+    assigned_worker: Mapped[User | None] = relationship(
+        lazy="joined", foreign_keys=[assigned_worker_id]
+    )
+    legal_hold_by: Mapped[User | None] = relationship(foreign_keys=[legal_hold_by_id])
     drug_types: Mapped[list[CaseDrugType]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CaseDrugType.drug_type"
     )
@@ -224,7 +235,16 @@ class Case(Model):
         sa.Index("ix_cases_commune_status", "commune_code", "status"),
         sa.Index("ix_cases_created", "created_at", "id"),  # lists: newest first, a page at a time
         sa.Index("ix_cases_status_due", "status", "next_due_on"),  # overdue: found and counted
+        sa.Index("ix_cases_retention", "status", "closed_at"),
     )
+
+    @property
+    def is_anonymised(self) -> bool:
+        return self.anonymised_at is not None
+
+    @property
+    def is_on_legal_hold(self) -> bool:
+        return self.legal_hold_at is not None
 
     def age_on(self, day: date) -> int:
         """Age in whole years on ``day`` (decrypts the date of birth)."""
@@ -347,6 +367,9 @@ EVENT_LABELS = {
     "follow_up_rescheduled": _l("Hẹn lại lần theo dõi"),
     "follow_up_added": _l("Đặt lịch hẹn theo dõi"),
     "follow_up_cancelled": _l("Hủy lịch hẹn theo dõi"),
+    "legal_hold_set": _l("Đặt lệnh giữ hồ sơ"),
+    "legal_hold_lifted": _l("Gỡ lệnh giữ hồ sơ"),
+    "anonymised": _l("Ẩn danh hồ sơ (hết thời hạn lưu trữ)"),
 }
 FIELD_LABELS = {
     "full_name": _l("Họ và tên"),

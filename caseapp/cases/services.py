@@ -376,6 +376,8 @@ def update_case(
     context: audit.AuditContext | None = None,
 ) -> list[str]:
     """Save an edit made on ``expected_version``; a newer save in between is a ConflictError."""
+    if case.anonymised_at is not None:  # the views refuse first (authz); this holds for all callers
+        raise FieldError(None, _("Hồ sơ đã được ẩn danh: không thể sửa đổi."))
     if case.version != expected_version:
         raise ConflictError(case.version, changed_since(case, expected_version))
     moves = data.commune_code != case.commune_code or (

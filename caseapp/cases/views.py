@@ -11,13 +11,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import SelectChoice
 
 from caseapp import audit, authz, web
-from caseapp.cases import queries, services
+from caseapp.cases import queries, retention, services
 from caseapp.cases.codes import display as display_code
 from caseapp.cases.forms import (
     AssignForm,
     CaseForm,
     CloseForm,
     FilterForm,
+    LegalHoldForm,
+    LiftHoldForm,
     ReopenForm,
     SearchForm,
     TransferForm,
@@ -410,6 +412,57 @@ def _change_status(
             flash(_("Đã đóng hồ sơ.") if closing else _("Đã mở lại hồ sơ."), "success")
             return redirect(url_for("cases.detail", code=case.code))
     return render_template("cases/status.html", form=form, case=case, closing=closing)
+
+
+def _after_hold(case: Case) -> ResponseReturnValue:
+    """Back to the file, or for an administrator (who never sees files) to the retention page."""
+    if authz.can(web.actor(), authz.Action.VIEW_CASES, case.commune_code):
+        return redirect(url_for("cases.detail", code=case.code))
+    return redirect(url_for("admin.retention"))
+
+
+@bp.route("/<code>/legal-hold", methods=("GET", "POST"))
+@authz.requires(authz.Action.MANAGE_LEGAL_HOLD)
+def set_legal_hold(code: str) -> ResponseReturnValue:
+    case = authz.get_case_for_legal_hold(code)
+    if case.anonymised_at is not None or case.legal_hold_at is not None:
+        flash(
+            _("Hồ sơ đã được ẩn danh: không thể đặt lệnh giữ.")
+            if case.anonymised_at is not None
+            else _("Hồ sơ đã có lệnh giữ."),
+            "info",
+        )
+        return _after_hold(case)
+    form = LegalHoldForm()
+    if form.validate_on_submit():
+        try:
+            retention.set_legal_hold(
+                case, form.reason.data or "", actor=web.actor(), context=web.audit_context()
+            )
+        except FieldError as exc:
+            db.session.rollback()
+            show_field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã đặt lệnh giữ hồ sơ %(code)s.", code=display_code(case.code)), "success")
+            return _after_hold(case)
+    return render_template("cases/legal_hold.html", form=form, case=case, lifting=False)
+
+
+@bp.route("/<code>/legal-hold/lift", methods=("GET", "POST"))
+@authz.requires(authz.Action.MANAGE_LEGAL_HOLD)
+def lift_legal_hold(code: str) -> ResponseReturnValue:
+    case = authz.get_case_for_legal_hold(code)
+    if case.legal_hold_at is None:
+        flash(_("Hồ sơ không có lệnh giữ."), "info")
+        return _after_hold(case)
+    form = LiftHoldForm()
+    if form.validate_on_submit():
+        retention.lift_legal_hold(case, actor=web.actor(), context=web.audit_context())
+        db.session.commit()
+        flash(_("Đã gỡ lệnh giữ hồ sơ %(code)s.", code=display_code(case.code)), "success")
+        return _after_hold(case)
+    return render_template("cases/legal_hold.html", form=form, case=case, lifting=True)
 
 
 @bp.route("/duplicates")

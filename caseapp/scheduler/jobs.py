@@ -56,6 +56,26 @@ def _snapshot(app: Flask, now: datetime) -> dict[str, Any]:
     return {"rows": rows, "indicator_periods": refresh_indicators(day)}
 
 
+def _retention(app: Flask, now: datetime) -> dict[str, Any]:
+    """Anonymise the closed files past the retention period (bounded; the rest the next night)."""
+    from caseapp.cases import retention
+
+    settings: Settings = app.extensions["caseapp.settings"]
+    result = retention.run(
+        years=settings.RETENTION_YEARS,
+        apply=True,
+        now=now,
+        limit=settings.RETENTION_MAX_PER_RUN,
+    )
+    after = result.after or result.before
+    return {
+        "anonymised": result.anonymised,
+        "eligible_left": after.eligible,
+        "held": after.held,
+        "already_anonymised": after.anonymised - result.anonymised,
+    }
+
+
 def refresh_indicators(day: date) -> int:
     """The province's figures for the dashboard's periods and trends, computed overnight so the
     first views of the day are quick."""
@@ -112,6 +132,7 @@ class Job:
 JOBS = (
     Job("sweep", _sweep, time(0, 5)),
     Job("snapshot", _snapshot, time(1, 0)),
+    Job("retention", _retention, time(2, 0)),
     Job("digest", _digest, time(6, 30)),
     Job("outbox", _outbox, None, every_minutes=5),
 )

@@ -28,7 +28,7 @@ from tests.conftest import C1, C2
 from tests.scheduler.conftest import count, due, engine_of, local, make_case, make_user
 from tests.workflow.support_setup import job
 
-DAILY = ["sweep", "snapshot", "digest"]
+DAILY = ["sweep", "snapshot", "retention", "digest"]
 D = date(2025, 12, 8)  # the last day the scheduler ran before the outage
 
 

@@ -134,7 +134,7 @@ def test_two_schedulers_run_each_daily_job_once(app_factory):
             b.run("sweep")
         with app_b.app_context():
             runs = {r.job: r for r in db.session.scalars(sa.select(JobRun))}
-            assert set(runs) == {"sweep", "snapshot", "digest"}
+            assert set(runs) == {"sweep", "snapshot", "retention", "digest"}
             assert all(r.ok and r.last_day == DAY for r in runs.values())
             assert runs["sweep"].started_at == local(DAY, 0, 10)  # never rerun at 07:00
             assert runs["snapshot"].started_at == local(DAY, 1, 0) + timedelta(seconds=20)

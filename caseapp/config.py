@@ -72,6 +72,11 @@ class Settings:
     ALERT_PER_10000: int = 50
     # The dashboard reuses figures computed less than this many minutes ago (0: always compute).
     INDICATOR_CACHE_MINUTES: int = 10
+    # Break-glass access (an officer or administrator reading a file outside their scope, with a
+    # reason): how long a grant lasts, and how many requests one account may make in 24 hours
+    # (found or not: the cap also bounds guessing case codes).
+    BREAK_GLASS_MINUTES: int = 60
+    BREAK_GLASS_DAILY_LIMIT: int = 10
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,6 +177,10 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
         _check_month_day(name, getattr(settings, name))
     if settings.STATISTICS_MIN_CELL < 1 or settings.ALERT_PER_10000 < 1:
         raise ConfigError("STATISTICS_MIN_CELL and ALERT_PER_10000 must be at least 1.")
+    if not 1 <= settings.BREAK_GLASS_MINUTES <= 24 * 60:
+        raise ConfigError("BREAK_GLASS_MINUTES must be between 1 and 1440.")
+    if settings.BREAK_GLASS_DAILY_LIMIT < 1:
+        raise ConfigError("BREAK_GLASS_DAILY_LIMIT must be at least 1.")
     if not settings.SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "

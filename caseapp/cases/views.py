@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from caseapp import audit, authz, web
 from caseapp.cases import detail as case_page
 from caseapp.cases import queries, services
+from caseapp.cases.codes import canonical as canonical_code
 from caseapp.cases.codes import display as display_code
 from caseapp.cases.forms import (
     AssignForm,
@@ -149,6 +150,13 @@ def search() -> ResponseReturnValue:
             target = url_for("cases.detail", code=results[0].code)
             _audit_search(kind, len(results))
             return redirect(target)
+    # A well-formed code found nowhere in scope: whoever may break glass is offered that page,
+    # whether or not the file exists (the link is the same either way).
+    break_glass_code = (
+        canonical_code(form.query.data or "")
+        if kind is not None and not results and authz.offers_break_glass(user)
+        else None
+    )
     html = render_template(
         "cases/search.html",
         form=form,
@@ -156,6 +164,7 @@ def search() -> ResponseReturnValue:
         kind=kind,
         today=web.today(),
         names_visible=_names_visible,
+        break_glass_code=break_glass_code,
     )
     if kind is not None:
         _audit_search(kind, len(results))

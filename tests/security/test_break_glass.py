@@ -366,8 +366,10 @@ def test_workers_and_supervisors_cannot_break_glass(app, make_account, case_code
 def test_admin_pii_access_is_break_glass(app, make_account, case_code):
     admin = make_account(Role.ADMIN, username="quantri")
     client = _client(app, admin)
-    # Without a reason: refused.
-    assert client.get(f"/cases/{case_code}").status_code == 403
+    # Without a reason: refused, with the way to give one.
+    refused = client.get(f"/cases/{case_code}")
+    assert refused.status_code == 403
+    assert f'href="/break-glass/cases/{case_code}"' in refused.get_data(as_text=True)
     page = client.get(f"/break-glass/cases/{case_code}")
     assert page.status_code == 403
     assert NAME not in page.get_data(as_text=True)
@@ -420,3 +422,17 @@ def test_policy_table_has_the_new_routes(app):
     }
     assert may_break == {Role.OFFICER, Role.ADMIN}
     assert may_review == {Role.SUPERVISOR, Role.ADMIN}
+
+
+def test_search_for_an_out_of_scope_code_offers_break_glass_alike(app, case_code, district_officer):
+    client = _client(app, district_officer)
+    missing = _missing_code(case_code)
+    pages = {}
+    for code in (case_code, missing):
+        response = client.post("/cases/search", data={"query": display(code)})
+        assert response.status_code == 200
+        html = _main(response)
+        assert f'href="/break-glass/cases/{code}"' in html
+        assert NAME not in html
+        pages[code] = html.replace(display(code), "CODE").replace(code, "CODE")
+    assert pages[case_code] == pages[missing]

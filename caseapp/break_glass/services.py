@@ -147,7 +147,8 @@ def record_view(
 ) -> None:
     """One reading of the file under the grant: counted on the grant and audited with its
     purpose (the "who viewed this file" panel lists it with the others)."""
-    grant.views += 1
+    # Counted in SQL: two views at once must not lose one (the audit rows are the full record).
+    grant.views = BreakGlassGrant.views + 1
     grant.last_viewed_at = now or utcnow()
     audit.record(
         "case_viewed",
@@ -157,6 +158,7 @@ def record_view(
         details={"purpose": PURPOSE, "grant_id": grant.id},
         context=context,
     )
+    db.session.flush()
 
 
 def record_refused_view(

@@ -274,4 +274,10 @@ AUDIT_ACTION_LABELS = {
     "case_reopened": _l("Mở lại hồ sơ"),
     "duplicate_dismissed": _l("Đánh dấu không trùng"),
     "duplicate_merged": _l("Gộp hồ sơ trùng"),
+    "break_glass_granted": _l("Mở truy cập khẩn cấp"),
+    "break_glass_not_found": _l("Yêu cầu truy cập khẩn cấp: không có hồ sơ"),
+    "break_glass_view_refused": _l("Xem hồ sơ khi truy cập khẩn cấp đã kết thúc (bị từ chối)"),
+    "break_glass_ended": _l("Kết thúc truy cập khẩn cấp"),
+    "break_glass_revoked": _l("Thu hồi truy cập khẩn cấp"),
+    "break_glass_review": _l("Rà soát truy cập khẩn cấp"),
 }

@@ -436,3 +436,22 @@ def test_search_for_an_out_of_scope_code_offers_break_glass_alike(app, case_code
         assert NAME not in html
         pages[code] = html.replace(display(code), "CODE").replace(code, "CODE")
     assert pages[case_code] == pages[missing]
+
+
+def test_break_glass_views_are_marked_in_who_viewed_and_the_audit_trail(
+    app, make_account, case_code, district_officer
+):
+    client = _client(app, district_officer)
+    _ask(client, case_code)
+    [grant] = _grants(app)
+    client.get(f"/break-glass/{grant.id}")
+    province = _client(app, make_account(Role.OFFICER, username="pt.tinh"))
+    html = province.get(f"/cases/{case_code}").get_data(as_text=True)
+    viewers = html[html.index("Ai đã xem hồ sơ này") :]
+    assert "Cán bộ pt.vuthu" in viewers
+    assert "truy cập khẩn cấp" in viewers
+    admin = _client(app, make_account(Role.ADMIN, username="quantri"))
+    trail = admin.get("/admin/audit").get_data(as_text=True)
+    assert "Mở truy cập khẩn cấp" in trail
+    assert "Xem hồ sơ (truy cập khẩn cấp)" in trail
+    assert REASON not in trail

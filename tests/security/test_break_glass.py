@@ -458,3 +458,20 @@ def test_break_glass_views_are_marked_in_who_viewed_and_the_audit_trail(
     assert "Mở truy cập khẩn cấp" in trail
     assert "Xem hồ sơ (truy cập khẩn cấp)" in trail
     assert REASON not in trail
+
+
+def test_key_rotation_reencrypts_the_reason(app, case_code, district_officer):
+    from caseapp.crypto import key_id_of
+    from caseapp.keys import rotate_keys
+
+    client = _client(app, district_officer)
+    _ask(client, case_code)
+    with app.app_context():
+        before = db.session.execute(sa.text("SELECT reason_ct FROM break_glass_grants")).scalar()
+        db.session.commit()
+        report = rotate_keys(app.extensions["caseapp.cipher"])
+        assert report.finished
+        after = db.session.execute(sa.text("SELECT reason_ct FROM break_glass_grants")).scalar()
+        assert key_id_of(after) == report.primary_dek_id != key_id_of(before)
+        db.session.expire_all()
+        assert db.session.scalars(sa.select(BreakGlassGrant)).one().reason == REASON

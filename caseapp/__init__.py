@@ -68,6 +68,7 @@ def create_app(
 
     from caseapp.admin.views import bp as admin_bp
     from caseapp.auth.views import bp as auth_bp
+    from caseapp.break_glass.views import bp as break_glass_bp
     from caseapp.cases.import_views import bp as imports_bp
     from caseapp.cases.views import bp as cases_bp
     from caseapp.followups.views import bp as followups_bp
@@ -85,6 +86,7 @@ def create_app(
     app.register_blueprint(followups_bp)
     app.register_blueprint(scheduler_bp)
     app.register_blueprint(indicators_bp)
+    app.register_blueprint(break_glass_bp)
     return app
 
 

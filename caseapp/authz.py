@@ -41,6 +41,10 @@ class Action(StrEnum):
     # Set or lift a legal hold (retention): officers in scope, administrators on any file, by its
     # code and without seeing who it is about.
     MANAGE_LEGAL_HOLD = "manage_legal_hold"
+    # Read one file outside one's scope for a limited time, after giving a reason (audited, the
+    # supervisors told); and review those accesses.
+    BREAK_GLASS = "break_glass"
+    REVIEW_BREAK_GLASS = "review_break_glass"
 
 
 _READS = frozenset({Action.VIEW_CASES, Action.VIEW_IDENTITIES})
@@ -56,11 +60,17 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.VIEW_INDICATORS,
             Action.CHASE_FOLLOW_UPS,
             Action.MANAGE_LEGAL_HOLD,
+            Action.BREAK_GLASS,
         }
     )
     | _CASEWORK,
     Role.SUPERVISOR: frozenset(
-        {Action.SIGNED_IN, Action.VIEW_INDICATORS, Action.EXPORT_STATISTICS}
+        {
+            Action.SIGNED_IN,
+            Action.VIEW_INDICATORS,
+            Action.EXPORT_STATISTICS,
+            Action.REVIEW_BREAK_GLASS,
+        }
     ),
     Role.ADMIN: frozenset(
         {
@@ -71,6 +81,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.MANAGE_RULES,
             Action.VIEW_SYSTEM_STATUS,
             Action.MANAGE_LEGAL_HOLD,
+            Action.BREAK_GLASS,  # an administrator reads a file only this way (SECURITY Z8)
+            Action.REVIEW_BREAK_GLASS,
         }
     ),
 }
@@ -218,9 +230,24 @@ def visible_cases(user: User) -> sa.Select[Case]:
     return query.where(Case.commune_code.in_(scope_commune_codes(user)))
 
 
-def get_case_or_404(code: str, action: Action) -> Case:
+def sees_every_case(user: User) -> bool:
+    """Does the user's normal scope hold every case (a province-wide officer)?"""
+    return can(user, Action.VIEW_CASES) and ScopeKind(user.scope_kind) is ScopeKind.PROVINCE
+
+
+def offers_break_glass(user: User) -> bool:
+    """Is a file the user cannot see offered through break-glass access instead of a 404?"""
+    return can(user, Action.BREAK_GLASS) and not sees_every_case(user)
+
+
+def get_case_or_404(code: str, action: Action, *, offer_break_glass: bool = False) -> Case:
     """Load a case and authorize ``action`` on it: out of scope is a 404 (existence does not
-    leak, the attempt is audited); in scope but not permitted is a 403."""
+    leak, the attempt is audited); in scope but not permitted is a 403.
+
+    ``offer_break_glass``: a user who may break glass is sent to the break-glass page instead of
+    the 404, for a missing code and an out-of-scope file alike (the same redirect: existence still
+    does not leak).
+    """
     from caseapp import audit
     from caseapp.cases.codes import canonical
     from caseapp.extensions import db
@@ -231,9 +258,12 @@ def get_case_or_404(code: str, action: Action) -> Case:
         if canonical_code
         else None
     )
-    if case is None:
-        abort(404)
     user = current_user._get_current_object()
+    to_break_glass = bool(offer_break_glass and canonical_code and offers_break_glass(user))
+    if case is None:
+        if to_break_glass:
+            abort(redirect(url_for("break_glass.request_access", code=canonical_code)))
+        abort(404)
     if not can(user, Action.VIEW_CASES, case.commune_code):
         audit.record(
             "case_access_denied",
@@ -244,6 +274,8 @@ def get_case_or_404(code: str, action: Action) -> Case:
             context=audit.AuditContext(request_id=g.get("request_id")),
         )
         db.session.commit()
+        if to_break_glass:
+            abort(redirect(url_for("break_glass.request_access", code=canonical_code)))
         abort(404)
     if not can(user, action, case.commune_code):
         abort(403)

@@ -77,6 +77,11 @@ class Settings:
     # job anonymises at most RETENTION_MAX_PER_RUN files, the rest on the following nights.
     RETENTION_YEARS: int = 5
     RETENTION_MAX_PER_RUN: int = 2000
+    # Break-glass access (an officer or administrator reading a file outside their scope, with a
+    # reason): how long a grant lasts, and how many requests one account may make in 24 hours
+    # (found or not: the cap also bounds guessing case codes).
+    BREAK_GLASS_MINUTES: int = 60
+    BREAK_GLASS_DAILY_LIMIT: int = 10
     EXTRA: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -179,6 +184,10 @@ def load_settings(instance_path: Path, overrides: dict[str, Any] | None = None) 
         raise ConfigError("STATISTICS_MIN_CELL and ALERT_PER_10000 must be at least 1.")
     if settings.RETENTION_YEARS < 1 or settings.RETENTION_MAX_PER_RUN < 1:
         raise ConfigError("RETENTION_YEARS and RETENTION_MAX_PER_RUN must be at least 1.")
+    if not 1 <= settings.BREAK_GLASS_MINUTES <= 24 * 60:
+        raise ConfigError("BREAK_GLASS_MINUTES must be between 1 and 1440.")
+    if settings.BREAK_GLASS_DAILY_LIMIT < 1:
+        raise ConfigError("BREAK_GLASS_DAILY_LIMIT must be at least 1.")
     if not settings.SECRET_KEY:
         raise ConfigError(
             "SECRET_KEY is not set. Run `caseapp init` to create instance/config.py, "

@@ -84,6 +84,8 @@ NAV_ITEMS = (
     NavItem("workflow.rule_sets", _l("Quy định")),
     NavItem("admin.audit_trail", _l("Nhật ký truy cập")),
     NavItem("admin.retention", _l("Thời hạn lưu trữ")),
+    NavItem("break_glass.start", _l("Truy cập khẩn cấp")),
+    NavItem("break_glass.review", _l("Rà soát truy cập khẩn cấp")),
     NavItem("scheduler.status", _l("Lịch chạy tự động")),
 )
 

@@ -110,6 +110,9 @@ MATRIX = {
         "supervisor": 200,
         "admin": 403,
     },
+    # Break glass: officers and administrators ask; supervisors and administrators review.
+    "break_glass.start": {"worker": 403, "officer": 200, "supervisor": 403, "admin": 200},
+    "break_glass.review": {"worker": 403, "officer": 403, "supervisor": 200, "admin": 200},
 }
 URLS = {
     "main.index": "/",
@@ -139,6 +142,8 @@ URLS = {
     "indicators.report_xlsx": "/indicators/report.xlsx",
     "indicators.report_docx": "/indicators/report.docx",
     "indicators.export_statistics": "/indicators/export",
+    "break_glass.start": "/break-glass/",
+    "break_glass.review": "/break-glass/review",
 }
 
 

@@ -304,4 +304,10 @@ AUDIT_ACTION_LABELS = {
     "legal_hold_lifted": _l("Gỡ lệnh giữ hồ sơ"),
     "case_anonymised": _l("Ẩn danh hồ sơ hết thời hạn lưu trữ"),
     "retention_run": _l("Chạy ẩn danh theo thời hạn lưu trữ"),
+    "break_glass_granted": _l("Mở truy cập khẩn cấp"),
+    "break_glass_not_found": _l("Yêu cầu truy cập khẩn cấp: không có hồ sơ"),
+    "break_glass_view_refused": _l("Xem hồ sơ khi truy cập khẩn cấp đã kết thúc (bị từ chối)"),
+    "break_glass_ended": _l("Kết thúc truy cập khẩn cấp"),
+    "break_glass_revoked": _l("Thu hồi truy cập khẩn cấp"),
+    "break_glass_review": _l("Rà soát truy cập khẩn cấp"),
 }

@@ -11,7 +11,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import SelectChoice
 
 from caseapp import audit, authz, web
+from caseapp.cases import detail as case_page
 from caseapp.cases import queries, retention, services
+from caseapp.cases.codes import canonical as canonical_code
 from caseapp.cases.codes import display as display_code
 from caseapp.cases.forms import (
     AssignForm,
@@ -36,19 +38,8 @@ from caseapp.cases.models import (
 from caseapp.cases.validation import display_phone
 from caseapp.errors import ConflictError, FieldError, InvalidInputError
 from caseapp.extensions import db
-from caseapp.followups import queries as followup_queries
-from caseapp.followups.models import KIND_LABELS as FOLLOW_UP_KIND_LABELS
-from caseapp.followups.models import OUTCOME_LABELS as FOLLOW_UP_OUTCOME_LABELS
-from caseapp.followups.models import STATUS_LABELS as FOLLOW_UP_STATUS_LABELS
 from caseapp.forms import Form, show_field_error
 from caseapp.users.models import Role
-from caseapp.workflow import services as workflow_services
-
-followup_labels = {
-    "follow_up_kind_labels": FOLLOW_UP_KIND_LABELS,
-    "follow_up_status_labels": FOLLOW_UP_STATUS_LABELS,
-    "follow_up_outcome_labels": FOLLOW_UP_OUTCOME_LABELS,
-}
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -167,6 +158,13 @@ def search() -> ResponseReturnValue:
             target = url_for("cases.detail", code=results[0].code)
             _audit_search(kind, len(results))
             return redirect(target)
+    # A well-formed code found nowhere in scope: whoever may break glass is offered that page,
+    # whether or not the file exists (the link is the same either way).
+    break_glass_code = (
+        canonical_code(form.query.data or "")
+        if kind is not None and not results and authz.offers_break_glass(user)
+        else None
+    )
     html = render_template(
         "cases/search.html",
         form=form,
@@ -174,6 +172,7 @@ def search() -> ResponseReturnValue:
         kind=kind,
         today=web.today(),
         names_visible=_names_visible,
+        break_glass_code=break_glass_code,
     )
     if kind is not None:
         _audit_search(kind, len(results))
@@ -214,24 +213,14 @@ def create() -> ResponseReturnValue:
 @bp.route("/<code>")
 @authz.requires(authz.Action.VIEW_CASES)
 def detail(code: str) -> ResponseReturnValue:
-    case = authz.get_case_or_404(code, authz.Action.VIEW_IDENTITIES)
+    # Out of scope (or no such file), an officer who may break glass is offered that page.
+    case = authz.get_case_or_404(code, authz.Action.VIEW_IDENTITIES, offer_break_glass=True)
     user = web.actor()
     officer_tools = authz.can(user, authz.Action.REASSIGN_CASES, case.commune_code)
-    steps = workflow_services.load_steps(case)
     html = render_template(
         "cases/detail.html",
-        case=case,
-        today=web.today(),
-        timeline=queries.timeline(case),
-        viewers=queries.viewers(case) if officer_tools else [],
-        duplicate=queries.has_open_duplicate(case),
-        officer_tools=officer_tools,
+        **case_page.page_context(case, today=web.today(), officer_tools=officer_tools),
         assign_form=_assign_form(case) if officer_tools else None,
-        display_phone=display_phone,
-        steps=steps,
-        next_steps=workflow_services.next_steps(case, steps, web.today()),
-        follow_ups=followup_queries.case_follow_ups(case),
-        **followup_labels,
     )
     case_id = case.id
     audit.record("case_viewed", actor=user, target_type="case", target_id=case_id,

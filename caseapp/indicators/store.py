@@ -35,11 +35,22 @@ class Figures:
 
 
 class Part(StrEnum):
-    """What a caller needs of a period kept in the cache (the less, the faster to read back)."""
+    """What a caller needs of a period kept in the cache (the less, the faster to read back).
+    Each is kept in its own row (``period_key`` + suffix), written together."""
 
     ALL = "all"
     COMMUNES = "communes"  # the comparison period: per-commune totals
     TOTAL = "total"  # a trend period: the scope's totals
+
+
+# The rows of one period: the scope's totals and breakdown (small), per-commune counts, and
+# per-commune activity (3,321 communes each for a national scope). Suffixes keep the key short.
+_ROWS = {Part.TOTAL: "", Part.COMMUNES: ":c", "activity": ":a"}
+_READ = {
+    Part.ALL: (Part.TOTAL, Part.COMMUNES, "activity"),
+    Part.COMMUNES: (Part.COMMUNES,),
+    Part.TOTAL: (Part.TOTAL,),
+}
 
 
 def scope_key(communes: sa.Select[Any] | None) -> str:
@@ -68,34 +79,81 @@ def _compute(period: Period, communes: sa.Select[Any] | None, today: date) -> Fi
     )
 
 
-def _dump(figures: Figures) -> dict[str, Any]:
+def _pack(counts: Counts, measures: tuple[str, ...]) -> list[int]:
+    return [counts.get(measure, 0) for measure in measures]
+
+
+def _unpack(values: list[int], measures: tuple[str, ...]) -> Counts:
+    return dict(zip(measures, values, strict=True))
+
+
+def _dump(figures: Figures) -> dict[str, dict[str, Any]]:
+    """The rows to keep: counts as lists in the order of the measures (a fifth of the size)."""
+    case, act = queries.CASE_MEASURES, queries.ACTIVITY_MEASURES
     return {
-        "communes": {str(code): counts for code, counts in figures.communes.items()},
-        "breakdown": {f"{sex}|{band}": counts for (sex, band), counts in figures.breakdown.items()},
-        "total": figures.total,
-        "activity": {str(code): counts for code, counts in figures.activity.items()},
+        _ROWS[Part.TOTAL]: {
+            "measures": _MEASURES,
+            "total": _pack(figures.total, case),
+            "breakdown": {
+                f"{sex}|{band}": _pack(counts, case)
+                for (sex, band), counts in figures.breakdown.items()
+            },
+        },
+        _ROWS[Part.COMMUNES]: {
+            "measures": _MEASURES,
+            "communes": {str(code): _pack(c, case) for code, c in figures.communes.items()},
+        },
+        _ROWS["activity"]: {
+            "measures": _MEASURES,
+            "activity": {str(code): _pack(c, act) for code, c in figures.activity.items()},
+        },
     }
 
 
-def _load(payload: dict[str, Any], computed_at: datetime) -> Figures:
+def _load(payloads: dict[str, dict[str, Any]], computed_at: datetime) -> Figures:
+    case, act = queries.CASE_MEASURES, queries.ACTIVITY_MEASURES
+
     def split(key: str) -> tuple[str, str]:
         sex, _, band = key.partition("|")
         return sex, band
 
+    main = payloads.get(_ROWS[Part.TOTAL], {})
+    communes = payloads.get(_ROWS[Part.COMMUNES], {}).get("communes", {})
+    activity = payloads.get(_ROWS["activity"], {}).get("activity", {})
     return Figures(
-        communes={int(code): counts for code, counts in payload.get("communes", {}).items()},
-        breakdown={split(key): counts for key, counts in payload.get("breakdown", {}).items()},
-        total=payload.get("total", {}),
-        activity={int(code): counts for code, counts in payload.get("activity", {}).items()},
+        communes={int(code): _unpack(values, case) for code, values in communes.items()},
+        breakdown={
+            split(key): _unpack(values, case) for key, values in main.get("breakdown", {}).items()
+        },
+        total=_unpack(main["total"], case) if "total" in main else {},
+        activity={int(code): _unpack(values, act) for code, values in activity.items()},
         computed_at=computed_at,
     )
 
 
-_PAYLOAD = {
-    Part.ALL: IndicatorCache.payload,
-    Part.COMMUNES: IndicatorCache.payload["communes"],
-    Part.TOTAL: IndicatorCache.payload["total"],
-}
+_MEASURES = [list(queries.CASE_MEASURES), list(queries.ACTIVITY_MEASURES)]
+
+
+def _kept(
+    period: Period, key: str, part: Part, today: date, max_age: timedelta
+) -> tuple[dict[str, dict[str, Any]], datetime] | None:
+    """The rows of ``part`` kept for the period and when they were computed, if all are there,
+    recent enough, of one computation and of this version's measures; else None."""
+    wanted = [period.key + _ROWS[name] for name in _READ[part]]
+    rows = db.session.execute(
+        sa.select(
+            IndicatorCache.period_key, IndicatorCache.computed_on, IndicatorCache.computed_at,
+            IndicatorCache.payload,
+        ).where(IndicatorCache.period_key.in_(wanted), IndicatorCache.scope_key == key)
+    ).all()  # fmt: skip
+    if len(rows) != len(wanted) or len({row.computed_at for row in rows}) != 1:
+        return None
+    if rows[0].computed_on != today or rows[0].computed_at < utcnow() - max_age:
+        return None
+    if any(not isinstance(row.payload, dict) or row.payload.get("measures") != _MEASURES
+           for row in rows):  # fmt: skip
+        return None  # kept by an earlier version, with other measures
+    return {row.period_key[len(period.key) :]: row.payload for row in rows}, rows[0].computed_at
 
 
 def figures(
@@ -113,17 +171,18 @@ def figures(
     if max_age is None:
         return _compute(period, communes, today)
     key = key or scope_key(communes)
-    row = db.session.execute(
-        sa.select(IndicatorCache.computed_on, IndicatorCache.computed_at, _PAYLOAD[part]).where(
-            IndicatorCache.period_key == period.key, IndicatorCache.scope_key == key
-        )
-    ).first()
-    kept = _fresh(row, today, max_age)
-    if kept is not None and (part is not Part.ALL or "communes" in kept[0]):
-        return _load(kept[0] if part is Part.ALL else {part.value: kept[0]}, kept[1])
+    kept = _kept(period, key, part, today, max_age)
+    if kept is not None:
+        return _load(*kept)
     found = _compute(period, communes, today)
-    store(period.key, key, _dump(found), found.computed_at, today)
+    keep(period, key, found, today)
     return found
+
+
+def keep(period: Period, key: str, found: Figures, today: date) -> None:
+    """Keep a period's figures, one row per part."""
+    for suffix, payload in _dump(found).items():
+        store(period.key + suffix, key, payload, found.computed_at, today)
 
 
 def _fresh(row: Any, today: date, max_age: timedelta) -> tuple[Any, datetime] | None:
@@ -136,6 +195,31 @@ def _fresh(row: Any, today: date, max_age: timedelta) -> tuple[Any, datetime] | 
 
 
 NOW = "now"  # the key of what belongs to no period: open files by phase today
+PAGE = ":h-"  # period key + this + language: the dashboard's figures as HTML
+
+
+def page(period: Period, key: str, language: str, *, today: date, max_age: timedelta) -> Any:
+    """The dashboard's figures rendered for this period, communes and language, and the time of
+    the figures they show, while those are fresh; else None."""
+    row = db.session.execute(
+        sa.select(
+            IndicatorCache.computed_on, IndicatorCache.computed_at, IndicatorCache.payload
+        ).where(
+            IndicatorCache.period_key == f"{period.key}{PAGE}{language}",
+            IndicatorCache.scope_key == key,
+        )
+    ).first()
+    kept = _fresh(row, today, max_age)
+    if kept is None or not isinstance(kept[0].get("html"), str):
+        return None
+    return kept[0]["html"], kept[1]
+
+
+def keep_page(
+    period: Period, key: str, language: str, html: str, computed_at: datetime, today: date
+) -> None:
+    """Keep the rendered figures; ``computed_at``: of the oldest figure they show."""
+    store(f"{period.key}{PAGE}{language}", key, {"html": html}, computed_at, today)
 
 
 def pipeline(
@@ -179,9 +263,13 @@ def store(
 def refresh(periods: list[Period], communes: sa.Select[Any] | None, today: date) -> int:
     """Compute and keep the figures of ``periods`` (the nightly job, the refresh button)."""
     key = scope_key(communes)
+    db.session.execute(  # pages rendered from the figures replaced here
+        sa.delete(IndicatorCache).where(
+            IndicatorCache.scope_key == key, IndicatorCache.period_key.contains(PAGE)
+        )
+    )
     for period in periods:
-        found = _compute(period, communes, today)
-        store(period.key, key, _dump(found), found.computed_at, today)
+        keep(period, key, _compute(period, communes, today), today)
     store(NOW, key, {"pipeline": queries.pipeline(communes)}, utcnow(), today)
     return len(periods)
 

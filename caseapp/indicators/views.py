@@ -5,7 +5,8 @@ shows an identity or a single person's record."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +20,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 from wtforms import SelectChoice
 
 from caseapp import audit, authz, web
@@ -29,6 +31,7 @@ from caseapp.dates import local_day
 from caseapp.errors import InvalidInputError
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
+from caseapp.geo.services import province_name
 from caseapp.indicators import (
     charts,
     document,
@@ -100,9 +103,7 @@ def _context(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _load(
-    trend: int, max_age: timedelta | None = None
-) -> tuple[report.Report | None, dict[str, Any], int]:
+def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
     """The report the query string asks for, or the error to show (and its status)."""
     user = web.actor()
     args = {"period": request.args.get("period", ""), "commune": request.args.get("commune", "")}
@@ -119,33 +120,76 @@ def _load(
         scope_name=_scope_name(user, commune),
         today=local_day(),
         trend=trend,
-        max_age=max_age,
     )
     return built, {"args": args, "commune": commune, "scope_codes": codes}, 200
+
+
+@dataclass(frozen=True)
+class Heading:
+    """What the dashboard shows above its figures (the figures may come rendered from the cache)."""
+
+    scope_name: str
+    period: Period
+    previous: Period
+    is_provisional: bool
+    computed_at: datetime
 
 
 @bp.route("/")
 @authz.requires(authz.Action.VIEW_INDICATORS)
 def dashboard() -> ResponseReturnValue:
+    """The figures are computed at most every INDICATOR_CACHE_MINUTES, and rendered once for
+    each period, scope and language in between (a national scope has 3,321 communes)."""
     max_age = timedelta(minutes=web.settings().INDICATOR_CACHE_MINUTES)
-    built, extra, status = _load(trend=report.TREND_PERIODS, max_age=max_age)
-    db.session.commit()  # the figures computed for the next views
-    if built is None:
-        return render_template("indicators/dashboard.html", **_context(**extra)), status
-    pipeline, counted_at = store.pipeline(
-        extra["scope_codes"], today=local_day(), max_age=max_age, key=built.scope_key
+    user, today = web.actor(), local_day()
+    args = {"period": request.args.get("period", ""), "commune": request.args.get("commune", "")}
+    try:
+        period = _period(args["period"])
+        codes, commune = _scope(user, args["commune"])
+    except InvalidInputError as exc:
+        extra = {"error": exc.errors[0].message, "args": args}
+        return render_template("indicators/dashboard.html", **_context(**extra)), 400
+    except ScopeError as exc:
+        extra = {"error": str(exc), "args": args}
+        return render_template("indicators/dashboard.html", **_context(**extra)), 404
+    key, language = store.scope_key(codes), str(get_locale() or OFFICIAL_LOCALE)
+    kept = store.page(period, key, language, today=today, max_age=max_age)
+    if kept is not None:
+        figures, computed_at = Markup(kept[0]), kept[1]  # noqa: S704 -- our own rendered page
+    else:
+        built = report.build(
+            period,
+            communes=codes,
+            scope_name=_scope_name(user, commune),
+            today=today,
+            trend=report.TREND_PERIODS,
+            max_age=max_age,
+        )
+        pipeline, counted_at = store.pipeline(codes, today=today, max_age=max_age, key=key)
+        computed_at = min(built.computed_at, counted_at)
+        html = render_template(
+            "indicators/_figures.html",
+            **_context(
+                report=built,
+                pipeline=pipeline,
+                charts=_charts(built, pipeline),
+                commune_limit=DASHBOARD_COMMUNES,
+                args=args,
+            ),
+        )
+        figures = Markup(html)  # noqa: S704 -- rendered by Jinja with autoescape
+        store.keep_page(period, key, language, html, computed_at, today)
+    db.session.commit()  # the figures and the page kept for the next views
+    head = Heading(
+        scope_name=_scope_name(user, commune) or province_name(web.settings().PROVINCE),
+        period=period,
+        previous=period.previous(),
+        is_provisional=period.end >= today,
+        computed_at=computed_at,
     )
-    built.computed_at = min(built.computed_at, counted_at)
-    db.session.commit()
     return render_template(
         "indicators/dashboard.html",
-        **_context(
-            report=built,
-            pipeline=pipeline,
-            charts=_charts(built, pipeline),
-            commune_limit=DASHBOARD_COMMUNES,
-            **extra,
-        ),
+        **_context(head=head, figures=figures, args=args, commune=commune),
     )
 
 

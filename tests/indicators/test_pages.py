@@ -124,11 +124,13 @@ def test_the_nightly_job_fills_the_dashboard_figures(app):
 
     assert run_job(app, "snapshot", datetime(2026, 11, 28, 19, 0, tzinfo=UTC), force=True)
     with app.app_context():
-        keys = set(db.session.scalars(sa.select(IndicatorCache.period_key)))
-    # The dashboard's trends: six reporting years and six half years up to today; open files
-    # by phase today.
+        rows = set(db.session.scalars(sa.select(IndicatorCache.period_key)))
+    keys = {row.partition(":")[0] for row in rows}
+    # The dashboard's trends: six reporting years and six half years up to today (each kept as
+    # totals, per-commune counts and per-commune activity); open files by phase today.
     assert {"2026", "2021", "2026-H2", "2024-H1", "now"} <= keys
     assert len(keys) == 13
+    assert {"2026", "2026:c", "2026:a"} <= rows
 
 
 def test_an_english_user_downloads_the_report_in_vietnamese(make_account, logged_in):
@@ -153,3 +155,35 @@ def test_a_large_scope_lists_the_communes_needing_help_most(supervisor_client, m
     assert table.count("data-commune=") == 10
     full = supervisor_client.get("/indicators/report?period=2026").get_data(as_text=True)
     assert full.split('id="communes-table"')[1].count("data-commune=") == 104
+
+
+def test_figures_rendered_once_are_shown_in_each_language(make_account, app):
+    """The dashboard keeps its rendered figures per language: a Vietnamese view does not serve
+    an English-speaking supervisor, and the kept page is what the next view shows."""
+    import sqlalchemy as sa
+
+    from caseapp.extensions import db
+    from caseapp.indicators.models import IndicatorCache
+    from caseapp.users.models import Role
+    from tests.conftest import login
+
+    vi_client, en_client = app.test_client(), app.test_client()
+    assert login(vi_client, make_account(Role.SUPERVISOR)).status_code == 302
+    assert login(en_client, make_account(Role.SUPERVISOR, locale="en")).status_code == 302
+    vi = vi_client.get("/indicators/?period=2026")
+    en = en_client.get("/indicators/?period=2026").get_data(as_text=True)
+    assert "Xếp hạng xã, phường theo tỷ lệ được hỗ trợ" in vi.get_data(as_text=True)
+    assert "Communes ranked by share supported" in en
+    assert "Xếp hạng xã, phường theo tỷ lệ được hỗ trợ" not in en
+    with app.app_context():
+        pages = set(
+            db.session.scalars(
+                sa.select(IndicatorCache.period_key).where(
+                    IndicatorCache.period_key.contains(":h-")
+                )
+            )
+        )
+    assert pages == {"2026:h-vi", "2026:h-en"}
+    again = en_client.get("/indicators/?period=2026").get_data(as_text=True)
+    assert "Communes ranked by share supported" in again
+    assert again.count('data-indicator="ua"') == 1

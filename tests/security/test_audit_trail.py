@@ -41,7 +41,7 @@ def test_case_view_list_and_search_are_audited_once_with_ids_only(app, worker_c1
     assert client.post("/cases/search", data={"query": "034 208 012345"}).status_code == 200
     new = _events(app)[before:]
     assert [e.action for e in new] == ["case_viewed", "case_list", "case_search"]
-    viewed, listed, searched = new
+    viewed, _listed, searched = new
     assert (viewed.target_type, viewed.target_id) == ("case", str(case_id))
     assert json.loads(searched.details) == {"kind": "national_id", "results": 1}
     request_ids = set()

@@ -74,7 +74,7 @@ def test_request_is_atomic(app, worker_c1, monkeypatch):
     inserted: list[int] = []
 
     def failing_after_insert(data, **kwargs):
-        case, duplicates = real(data, **kwargs)
+        case, _duplicates = real(data, **kwargs)
         db.session.flush()
         inserted.append(case.id)  # the row, its audit event and its follow-ups were written
         raise RuntimeError("failure after the insert, before the commit")

@@ -31,6 +31,7 @@ def _actions(app) -> list[str]:
         return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
+@pytest.mark.plan("L2")
 def test_login_success_lands_on_home(client, worker_c1, app):
     response = login(client, worker_c1)
     assert response.status_code == 302

@@ -128,7 +128,7 @@ def test_secret_stored_encrypted_and_bound_to_its_row(app, make_account, caplog)
     assert first.totp_secret not in caplog.text
 
 
-@pytest.mark.plan("A8")
+@pytest.mark.plan("A8", "L2")
 @time_machine.travel(MOMENT, tick=False)
 def test_enabling_and_disabling_end_other_sessions(app, worker_c1):
     """A8: a worker turns the second factor on, then off: each time the other browser is out."""

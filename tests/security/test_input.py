@@ -158,21 +158,20 @@ def test_oversized_forms_are_413(app, worker_c1):
     assert client.get("/").status_code == 200  # still signed in, nothing broken
 
 
+QUERIES = [
+    "sort=name desc;--",
+    "sort=password_hash",
+    "order=full_name_ct",
+    "sort=1;DROP TABLE users",
+    "commune=1 OR 1=1",
+    "category=user' OR '1'='1",
+    "worker=1;--",
+    "page=1 UNION SELECT password_hash FROM users",
+]
+
+
 @pytest.mark.plan("Q2")
-@pytest.mark.parametrize(
-    "query",
-    [
-        "sort=name desc;--",
-        "sort=password_hash",
-        "order=full_name_ct",
-        "sort=1;DROP TABLE users",
-        "commune=1 OR 1=1",
-        "category=user' OR '1'='1",
-        "worker=1;--",
-        "page=1 UNION SELECT password_hash FROM users",
-    ],
-)
-def test_sort_and_filter_parameters_are_allowlisted(app, make_account, worker_c1, query):
+def test_sort_and_filter_parameters_are_allowlisted(app, make_account, worker_c1):
     from caseapp.users.models import Role
     from tests.cases.conftest import open_case
 
@@ -180,19 +179,20 @@ def test_sort_and_filter_parameters_are_allowlisted(app, make_account, worker_c1
     login(client, worker_c1)
     for index in range(2):
         open_case(client, full_name=f"Người Thứ {index}", national_id="")
-    default = client.get("/cases").get_data(as_text=True)
-    response = client.get(f"/cases?{query}")
-    assert response.status_code in (200, 400)
-    html = response.get_data(as_text=True)
-    assert "$argon2" not in html
-    if response.status_code == 200:  # the parameter is ignored: the default list, same order
-        codes = re.findall(r"/cases/([0-9A-Z*~$=]{9})\"", html)
-        assert codes == re.findall(r"/cases/([0-9A-Z*~$=]{9})\"", default)
-        assert len(set(codes)) == 2
+    default = re.findall(r"/cases/([0-9A-Z*~$=]{9})\"", client.get("/cases").get_data(as_text=True))
+    assert len(set(default)) == 2
     admin = app.test_client()
     login(admin, make_account(Role.ADMIN))
-    users = admin.get(f"/admin/users?{query}")
-    assert users.status_code in (200, 400)
-    assert "$argon2" not in users.get_data(as_text=True)
+    for query in QUERIES:
+        response = client.get(f"/cases?{query}")
+        assert response.status_code in (200, 400), query
+        html = response.get_data(as_text=True)
+        assert "$argon2" not in html
+        if response.status_code == 200:  # the parameter is ignored: the default list and order
+            assert re.findall(r"/cases/([0-9A-Z*~$=]{9})\"", html) == default, query
+        users = admin.get(f"/admin/users?{query}")
+        assert users.status_code in (200, 400), query
+        assert "$argon2" not in users.get_data(as_text=True)
     with app.app_context():  # the tables are intact
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2
+        assert db.session.scalar(sa.text("SELECT count(*) FROM cases")) == 2

@@ -23,8 +23,8 @@ from werkzeug.wrappers import Response
 
 from caseapp import audit, authz
 from caseapp.config import Settings
-from caseapp.keys import DecryptionError
 from caseapp.extensions import db, login_manager
+from caseapp.keys import DecryptionError
 from caseapp.users.models import LOCALES, Role, ScopeKind, User
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105 -- the name of a session key, not a secret

@@ -120,7 +120,8 @@ def record(
         actor_role=actor.role if actor is not None else None,
         action=action,
         target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
+        # Ids in practice; cleaned like details all the same, so no caller can forge a line.
+        target_id=None if target_id is None else _clean(str(target_id))[:64],
         outcome=outcome,
         request_id=context.request_id if context else None,
         details=json.dumps(_clean(details or {}), ensure_ascii=False, sort_keys=True),

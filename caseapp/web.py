@@ -25,6 +25,7 @@ from caseapp import audit, authz
 from caseapp.config import Settings
 from caseapp.errors import AnonymisedCaseError
 from caseapp.extensions import db, login_manager
+from caseapp.keys import DecryptionError
 from caseapp.users.models import LOCALES, Role, ScopeKind, User
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105 -- the name of a session key, not a secret
@@ -250,7 +251,27 @@ def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
         g.get("request_id"),
         frames,
     )
+    if isinstance(exc, DecryptionError):
+        _audit_integrity_failure()
     return render_error(500)
+
+
+def _audit_integrity_failure() -> None:
+    """A stored value failed its integrity check (altered, moved or keyed elsewhere): the
+    request has failed and rolled back, so the event is written in a transaction of its own."""
+    try:
+        audit.record(
+            "integrity_failure",
+            actor=actor() if current_user.is_authenticated else None,
+            target_type="endpoint",
+            target_id=request.endpoint,
+            outcome="error",
+            context=audit_context(),
+        )
+        db.session.commit()
+    except Exception:  # the error page must still reach the user
+        db.session.rollback()
+        current_app.logger.exception("could not audit an integrity failure")
 
 
 def today() -> date:

@@ -20,6 +20,7 @@ def _events(app) -> list[audit.AuditEvent]:
         return list(db.session.scalars(sa.select(audit.AuditEvent).order_by(audit.AuditEvent.id)))
 
 
+@pytest.mark.plan("L3")
 def test_chain_verifies_and_links(app, client, worker_c1):
     login(client, worker_c1)
     client.post("/logout")
@@ -34,6 +35,7 @@ def test_chain_verifies_and_links(app, client, worker_c1):
     assert report.checked == len(events)
 
 
+@pytest.mark.plan("L1")
 def test_events_hold_ids_not_values(app, client, worker_c1):
     login(client, worker_c1, password="wrong password typed here")
     login(client, worker_c1)
@@ -49,6 +51,7 @@ def test_events_hold_ids_not_values(app, client, worker_c1):
             assert len(event.request_id) == 16
 
 
+@pytest.mark.plan("L5")
 def test_details_cannot_forge_lines(app):
     with app.app_context():
         event = audit.record(
@@ -60,6 +63,7 @@ def test_details_cannot_forge_lines(app):
         assert json.loads(event.details)["n"] == 3
 
 
+@pytest.mark.plan("L3")
 def test_orm_update_and_delete_refused(app, client, worker_c1):
     login(client, worker_c1)
     with app.app_context():
@@ -96,6 +100,7 @@ def _guards_dropped(app) -> Iterator[sa.Connection]:
             )
 
 
+@pytest.mark.plan("L3")
 def test_tampering_is_found_at_the_first_broken_link(app, client, worker_c1):
     for _ in range(3):
         login(client, worker_c1)
@@ -116,6 +121,7 @@ def test_tampering_is_found_at_the_first_broken_link(app, client, worker_c1):
     assert report.checked == 2
 
 
+@pytest.mark.plan("L3")
 def test_deleting_the_newest_event_is_found(app, client, worker_c1):
     login(client, worker_c1)
     client.post("/logout")
@@ -127,6 +133,7 @@ def test_deleting_the_newest_event_is_found(app, client, worker_c1):
     assert not report.ok
 
 
+@pytest.mark.plan("L4")
 def test_audit_failure_fails_the_action(app, client, worker_c1, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("audit store unavailable")

@@ -31,6 +31,7 @@ def _concrete(rule) -> str:
     return re.sub(r"<(?:\w+:)?\w+>", "x", url)  # anything else (case codes…)
 
 
+@pytest.mark.plan("Z2")
 def test_every_endpoint_has_an_authorization_decision(app):
     missing = [
         rule.endpoint
@@ -40,6 +41,7 @@ def test_every_endpoint_has_an_authorization_decision(app):
     assert missing == []
 
 
+@pytest.mark.plan("Z2")
 def test_only_the_allow_list_is_public(app):
     public = {
         rule.endpoint
@@ -49,6 +51,7 @@ def test_only_the_allow_list_is_public(app):
     assert public == PUBLIC
 
 
+@pytest.mark.plan("Z2")
 def test_every_non_public_endpoint_requires_login(app, client):
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -63,6 +66,7 @@ def test_every_non_public_endpoint_requires_login(app, client):
     assert checked >= 10
 
 
+@pytest.mark.plan("Z2")
 def test_endpoint_without_a_decision_is_refused(app_factory, make_account):
     app = app_factory()
 
@@ -147,6 +151,7 @@ URLS = {
 }
 
 
+@pytest.mark.plan("Z1")
 def test_matrix_covers_every_get_page(app):
     pages = {
         rule.endpoint
@@ -156,6 +161,7 @@ def test_matrix_covers_every_get_page(app):
     assert pages == set(MATRIX)
 
 
+@pytest.mark.plan("Z1", "Z6", "L2")
 @pytest.mark.parametrize("role", [r.value for r in Role])
 @pytest.mark.parametrize("endpoint", sorted(MATRIX))
 def test_authz_matrix(app, make_account, role, endpoint):
@@ -191,6 +197,7 @@ def test_non_admins_cannot_change_accounts_or_communes(app, make_account, path, 
         assert client.open(path, method=method, data={"population": "5"}).status_code == 403
 
 
+@pytest.mark.plan("Z1")
 def test_scope_of_each_role(app, make_account):
     from caseapp.users.models import ScopeKind, User
 
@@ -216,6 +223,7 @@ def test_scope_of_each_role(app, make_account):
         assert len(set(db.session.scalars(authz.scope_commune_codes(get(User, admin.id))))) == 0
 
 
+@pytest.mark.plan("S6")
 def test_scope_change_takes_effect_on_next_request(app, make_account):
     from caseapp.users.models import User
 

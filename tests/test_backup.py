@@ -69,11 +69,13 @@ def _sample_decrypts(target, env_target) -> None:
             os.environ.pop(name, None)
 
 
+@pytest.mark.plan("B1", "B2")
 def test_backup_restore_roundtrip_sqlite(tmp_path):
     _source, target, env_target = _drill(tmp_path)
     _sample_decrypts(target, env_target)
 
 
+@pytest.mark.plan("B1", "B2")
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL run only (CASEAPP_TEST_DATABASE_URL)")
 def test_backup_restore_roundtrip_postgresql(tmp_path):
     with fresh_database(tmp_path / "a") as source_url, fresh_database(tmp_path / "b") as target_url:
@@ -81,6 +83,7 @@ def test_backup_restore_roundtrip_postgresql(tmp_path):
         _sample_decrypts(target, env_target)
 
 
+@pytest.mark.plan("B2")
 def test_tampered_backup_refused(tmp_path):
     source, target, env_source, env_target = _instances(tmp_path, None, None)
     run(source, "backup", "--output", str(tmp_path / "b.backup"), env=env_source)
@@ -94,6 +97,7 @@ def test_tampered_backup_refused(tmp_path):
     assert not (target / "caseapp.db").exists() or (target / "caseapp.db").stat().st_size == 0
 
 
+@pytest.mark.plan("B3")
 def test_restore_names_a_missing_key_encryption_key(tmp_path):
     source, target, env_source, env_target = _instances(tmp_path, None, None)
     run(source, "rotate-keys", "--new-kek", env=env_source)
@@ -109,6 +113,7 @@ def test_restore_names_a_missing_key_encryption_key(tmp_path):
     assert "audit chain intact" in run(target, "restore", str(tmp_path / "b.backup")).stdout
 
 
+@pytest.mark.plan("B4")
 def test_hot_backup_consistent_under_writes(tmp_path):
     """A writer keeps adding rows during the backup: the restore still verifies (SECURITY B4)."""
     import threading

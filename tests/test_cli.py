@@ -106,6 +106,7 @@ def test_corrupt_key_file_stops_every_command(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.plan("A9", "L3")
 def test_create_user_and_audit_verify(tmp_path):
     instance = tmp_path / "instance"
     run(instance, "init")

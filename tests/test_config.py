@@ -60,6 +60,7 @@ def test_broken_config_file_named(tmp_path):
         load_settings(tmp_path)
 
 
+@pytest.mark.plan("E7")
 @pytest.mark.parametrize(
     ("content", "message"),
     [

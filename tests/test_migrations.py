@@ -35,11 +35,13 @@ def _tables(app) -> set[str]:
         return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
 
 
+@pytest.mark.plan("M1")
 def test_single_head():
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     assert len(script.get_heads()) == 1
 
 
+@pytest.mark.plan("M1")
 def test_head_matches_the_models(empty_app):
     with empty_app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR))
@@ -50,6 +52,7 @@ def test_head_matches_the_models(empty_app):
     assert _tables(empty_app) == set(db.metadata.tables)
 
 
+@pytest.mark.plan("M1", "M2")
 def test_each_revision_upgrades_and_downgrades(empty_app):
     revisions = _revisions()
     assert revisions

@@ -101,6 +101,7 @@ def test_pages_with_errors_are_valid(app, logged_in, admin):
     check_page(html)
 
 
+@pytest.mark.plan("S4")
 def test_security_headers(client):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
@@ -115,6 +116,7 @@ def test_security_headers(client):
     assert "Strict-Transport-Security" not in response.headers  # plain-HTTP local mode
 
 
+@pytest.mark.plan("S4")
 def test_production_cookie_and_hsts(app_factory, make_account):
     app = app_factory(LOCAL_HTTP=False)
     account = make_account(Role.WORKER)
@@ -157,6 +159,7 @@ def test_method_not_allowed_page(client, worker_c1):
     assert "Thao tác không được phép" in response.get_data(as_text=True)
 
 
+@pytest.mark.plan("I1")
 def test_oversized_request_is_413(client, worker_c1):
     login(client, worker_c1)
     response = client.post("/account", data={"locale": "x" * (17 * 1024 * 1024)})
@@ -164,6 +167,7 @@ def test_oversized_request_is_413(client, worker_c1):
     assert "quá lớn" in response.get_data(as_text=True)
 
 
+@pytest.mark.plan("E9")
 def test_server_error_page_leaks_nothing(app_factory, make_account, caplog):
     app = app_factory()
 
@@ -204,6 +208,7 @@ def _csrf_token(client, path: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.plan("C1")
 def test_all_mutating_routes_require_csrf(app_csrf, make_account):
     admin = make_account(Role.ADMIN)
     client = app_csrf.test_client()
@@ -231,6 +236,7 @@ def test_all_mutating_routes_require_csrf(app_csrf, make_account):
     assert client.post("/account", data={"locale": "vi", "csrf_token": token}).status_code == 302
 
 
+@pytest.mark.plan("C2")
 def test_csrf_token_bound_to_session(app_csrf, make_account):
     account = make_account(Role.WORKER)
     first, second = app_csrf.test_client(), app_csrf.test_client()

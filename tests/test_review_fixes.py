@@ -111,6 +111,7 @@ def test_local_http_refuses_a_public_address(tmp_path):
     assert "only for 127.0.0.1" in result.stderr
 
 
+@pytest.mark.plan("L3")
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL run only (CASEAPP_TEST_DATABASE_URL)")
 def test_audit_trail_cannot_be_truncated(app, client, worker_c1):
     login(client, worker_c1)

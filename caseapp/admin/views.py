@@ -276,6 +276,7 @@ AUDIT_ACTION_LABELS = {
     "otp_ok": _l("Mã xác thực đúng"),
     "otp_failed": _l("Mã xác thực sai"),
     "otp_replay": _l("Mã xác thực dùng lại (bị từ chối)"),
+    "integrity_failure": _l("Dữ liệu mã hóa bị thay đổi (lỗi kiểm tra toàn vẹn)"),
     "recovery_code_used": _l("Dùng mã khôi phục"),
     "otp_enrolment_started": _l("Bắt đầu cài đặt xác thực hai lớp"),
     "otp_enrolment_failed": _l("Cài đặt xác thực hai lớp không thành"),

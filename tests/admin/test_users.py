@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.audit import AuditEvent
@@ -110,6 +111,7 @@ def test_unknown_commune_refused(logged_in, admin):
     assert "Lựa chọn “99999” không hợp lệ." in _page(response)
 
 
+@pytest.mark.plan("S6", "L2")
 def test_edit_role_ends_users_sessions(app, logged_in, admin, worker_c1):
     worker = app.test_client()
     login(worker, worker_c1)

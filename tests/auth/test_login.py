@@ -31,6 +31,7 @@ def _actions(app) -> list[str]:
         return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
+@pytest.mark.plan("L2")
 def test_login_success_lands_on_home(client, worker_c1, app):
     response = login(client, worker_c1)
     assert response.status_code == 302
@@ -39,6 +40,7 @@ def test_login_success_lands_on_home(client, worker_c1, app):
     assert "login" in _actions(app)
 
 
+@pytest.mark.plan("A2")
 @pytest.mark.parametrize("case", ["unknown user", "wrong password", "disabled account"])
 def test_login_errors_indistinguishable(client, app, worker_c1, case):
     username, password = worker_c1.username, worker_c1.password
@@ -60,6 +62,7 @@ def test_login_errors_indistinguishable(client, app, worker_c1, case):
     assert "Xin chào" not in _page(client.get("/", follow_redirects=True))
 
 
+@pytest.mark.plan("A2")
 def test_unknown_user_costs_one_password_verification(client, monkeypatch, worker_c1):
     calls: list[str] = []
     original = PasswordHasher.verify
@@ -73,6 +76,7 @@ def test_unknown_user_costs_one_password_verification(client, monkeypatch, worke
     assert calls == ["$argon2id"]
 
 
+@pytest.mark.plan("A3", "L2")
 def test_lockout_per_account_says_until_when(client, app, worker_c1, worker_c2):
     for _ in range(5):
         login(client, worker_c1, password="wrong password here")
@@ -93,6 +97,7 @@ def test_lockout_per_account_says_until_when(client, app, worker_c1, worker_c2):
         assert login(app.test_client(), worker_c1).status_code == 302
 
 
+@pytest.mark.plan("A2")
 def test_unknown_username_locks_the_same_way(client):
     for _ in range(5):
         client.post("/login", data={"username": "ghost", "password": "guess number x"})
@@ -100,6 +105,7 @@ def test_unknown_username_locks_the_same_way(client):
     assert LOCKED in html  # no difference between known and unknown accounts
 
 
+@pytest.mark.plan("A4")
 def test_throttle_shared_between_app_instances(app_factory, worker_c1):
     first, second = app_factory(), app_factory()
     for app in (first, second, first, second, first):
@@ -109,6 +115,7 @@ def test_throttle_shared_between_app_instances(app_factory, worker_c1):
         assert db.session.scalar(sa.select(sa.func.max(LoginThrottle.failures))) == 5
 
 
+@pytest.mark.plan("A6")
 def test_overlong_password_rejected_before_hashing(client, monkeypatch, worker_c1):
     def forbidden(*_args, **_kwargs):
         raise AssertionError("hashed an overlong password")
@@ -122,6 +129,7 @@ def test_overlong_password_rejected_before_hashing(client, monkeypatch, worker_c
     assert "Mật khẩu quá dài." in _page(response)
 
 
+@pytest.mark.plan("A7")
 def test_login_is_case_insensitive_on_username_but_exact_on_password(client, worker_c1):
     assert login(client, worker_c1, password=worker_c1.password + " ").status_code == 200
     response = client.post(
@@ -131,6 +139,7 @@ def test_login_is_case_insensitive_on_username_but_exact_on_password(client, wor
     assert response.status_code == 302
 
 
+@pytest.mark.plan("S1")
 def test_session_regenerated_on_login(client, worker_c1):
     client.post("/language", data={"locale": "en"})  # something in the anonymous session
     before = client.get_cookie("caseapp_session").value
@@ -146,6 +155,7 @@ def test_session_regenerated_on_login(client, worker_c1):
         assert session["sid"] != first_sid
 
 
+@pytest.mark.plan("S2", "L2")
 def test_old_cookie_invalid_after_logout(app, client, worker_c1):
     login(client, worker_c1)
     saved = client.get_cookie("caseapp_session").value
@@ -159,12 +169,14 @@ def test_old_cookie_invalid_after_logout(app, client, worker_c1):
     assert "logout" in _actions(app)
 
 
+@pytest.mark.plan("C3")
 def test_logout_needs_post(client, worker_c1):
     login(client, worker_c1)
     assert client.get("/logout").status_code == 405
     assert client.get("/").status_code == 200
 
 
+@pytest.mark.plan("S3")
 def test_idle_timeout(app, client, worker_c1):
     login(client, worker_c1)
     assert client.get("/").status_code == 200
@@ -174,6 +186,7 @@ def test_idle_timeout(app, client, worker_c1):
     assert response.headers["Location"].startswith("/login")
 
 
+@pytest.mark.plan("S3")
 def test_active_session_ends_after_twelve_hours(app, client, worker_c1):
     login(client, worker_c1)
     start = utcnow()
@@ -212,6 +225,7 @@ def test_login_required_redirect_carries_next(client):
     assert response.headers["Location"] == "/login?next=%2Faccount"
 
 
+@pytest.mark.plan("S6")
 def test_disabling_ends_live_session(app, client, worker_c1):
     login(client, worker_c1)
     with app.app_context():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.auth import passwords
@@ -16,6 +17,7 @@ def _page(response) -> str:
     return response.get_data(as_text=True)
 
 
+@pytest.mark.plan("A1")
 def test_password_stored_as_argon2id_with_production_cost(app_factory, make_account):
     app = app_factory(ARGON2_TIME_COST=3, ARGON2_MEMORY_COST=65536, ARGON2_PARALLELISM=4)
     settings = app.extensions["caseapp.settings"]
@@ -31,6 +33,7 @@ def test_password_stored_as_argon2id_with_production_cost(app_factory, make_acco
     assert defaults.ARGON2_TIME_COST >= 3
 
 
+@pytest.mark.plan("A1")
 def test_plaintext_password_not_in_database(app, worker_c1):
     with app.app_context():
         stored = db.session.scalar(sa.select(User.password_hash).where(User.id == worker_c1.id))
@@ -38,6 +41,7 @@ def test_plaintext_password_not_in_database(app, worker_c1):
     assert stored.startswith("$argon2id$")
 
 
+@pytest.mark.plan("A7")
 def test_password_policy(app):
     settings = app.extensions["caseapp.settings"]
     with app.test_request_context():
@@ -53,6 +57,7 @@ def test_password_policy(app):
         assert passwords.policy_errors(settings, "tab\tinside password")
 
 
+@pytest.mark.plan("A7")
 def test_nfc_and_nfd_passphrases_are_the_same_password(app):
     import unicodedata
 
@@ -61,6 +66,7 @@ def test_nfc_and_nfd_passphrases_are_the_same_password(app):
     assert passwords.verify_password(settings, stored, unicodedata.normalize("NFD", NEW))
 
 
+@pytest.mark.plan("A8")
 def test_change_password_requires_current_and_ends_other_sessions(app, worker_c1):
     first, second = app.test_client(), app.test_client()
     login(first, worker_c1)

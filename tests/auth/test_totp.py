@@ -76,6 +76,7 @@ def recovery_codes_for(app, account) -> list[str]:
     return codes
 
 
+@pytest.mark.plan("A5", "L2")
 @time_machine.travel(MOMENT, tick=False)
 def test_totp_required_and_single_use(app, officer):
     """A5: the right password alone opens no session; a valid code does, once."""
@@ -110,6 +111,7 @@ def test_totp_required_and_single_use(app, officer):
     assert actions(app).count("login") == 1
 
 
+@pytest.mark.plan("L2")
 @time_machine.travel(MOMENT, tick=False)
 def test_audit_trail_of_a_two_factor_sign_in(app, officer):
     """L2: the password step, the code and the session each leave a row; no code in them."""
@@ -158,6 +160,7 @@ def test_code_typed_with_spaces_or_full_width_digits(app, officer):
         assert login(app.test_client(), officer, code=spaced).status_code == 302
 
 
+@pytest.mark.plan("A2", "L2")
 @time_machine.travel(MOMENT, tick=False)
 @pytest.mark.parametrize(
     "case",

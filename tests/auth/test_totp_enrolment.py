@@ -128,6 +128,7 @@ def test_secret_stored_encrypted_and_bound_to_its_row(app, make_account, caplog)
     assert first.totp_secret not in caplog.text
 
 
+@pytest.mark.plan("A8", "L2")
 @time_machine.travel(MOMENT, tick=False)
 def test_enabling_and_disabling_end_other_sessions(app, worker_c1):
     """A8: a worker turns the second factor on, then off: each time the other browser is out."""
@@ -205,6 +206,7 @@ def test_officer_cannot_turn_the_second_factor_off(app, client, officer):
         assert db.session.scalars(sa.select(TotpCredential)).one().confirmed_at is not None
 
 
+@pytest.mark.plan("A9")
 @time_machine.travel(MOMENT, tick=False)
 def test_role_that_requires_it_must_enrol_before_any_other_page(app, client, make_account):
     """A9: an officer without a second factor gets a session after the password, but only the
@@ -224,6 +226,7 @@ def test_role_that_requires_it_must_enrol_before_any_other_page(app, client, mak
     assert client.get("/cases").status_code == 200
 
 
+@pytest.mark.plan("A9")
 def test_password_change_comes_before_enrolment(app, client, make_account):
     account = make_account(Role.ADMIN, two_factor_on=False, must_change_password=True)
     login(client, account)

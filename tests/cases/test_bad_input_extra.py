@@ -33,6 +33,7 @@ def test_huge_query_numbers_are_ignored(app, make_account, path):
     assert client.get(path).status_code == 200
 
 
+@pytest.mark.plan("I7")
 def test_huge_ids_in_paths_are_404(app, logged_in, worker_c1, make_account):
     from caseapp.users.models import Role
 
@@ -56,6 +57,7 @@ def test_huge_version_is_a_conflict_not_an_error(logged_in, worker_c1):
     assert response.status_code == 409
 
 
+@pytest.mark.plan("I3")
 @pytest.mark.parametrize("digit", ["\u1369", "\U00010a41"])
 def test_exotic_digits_in_cccd_are_refused_cleanly(app, logged_in, worker_c1, digit):
     client = logged_in(worker_c1)

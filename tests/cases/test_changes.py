@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.audit import AuditEvent
@@ -59,6 +60,7 @@ def test_edit_records_changed_fields_not_values(app, logged_in, worker_c1):
     assert "Nơi ở hiện tại" in html
 
 
+@pytest.mark.plan("K1")
 def test_stale_form_gets_409_and_loses_nothing(app, worker_c1, make_account):
     a, b = app.test_client(), app.test_client()
     login(a, worker_c1)
@@ -224,6 +226,7 @@ def test_close_and_reopen_need_reasons_and_an_officer(app, make_account, worker_
     assert _get(app, code)["status"] == "open"
 
 
+@pytest.mark.plan("L6")
 def test_who_viewed_panel_for_officers(app, make_account, worker_c1):
     worker = app.test_client()
     login(worker, worker_c1)

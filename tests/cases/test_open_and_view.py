@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.audit import AuditEvent
@@ -51,6 +52,7 @@ def test_worker_opens_case_and_sees_it(app, logged_in, worker_c1):
         assert {"case_created", "case_viewed"} <= actions
 
 
+@pytest.mark.plan("I4")
 def test_names_stored_nfc_whatever_was_typed(app, logged_in, worker_c1):
     client = logged_in(worker_c1)
     code = open_case(client, full_name=unicodedata.normalize("NFD", "Trần Thị Ánh Tuyết"))
@@ -75,6 +77,7 @@ def test_list_shows_names_only_to_the_communes_workers(app, make_account, worker
     assert NAME in _page(officer.get(f"/cases/{code}"))  # identities on the detail page
 
 
+@pytest.mark.plan("Z1", "Z3", "L6")
 def test_out_of_scope_case_is_404_and_audited(app, worker_c1, worker_c2):
     first = app.test_client()
     login(first, worker_c1)
@@ -94,6 +97,7 @@ def test_out_of_scope_case_is_404_and_audited(app, worker_c1, worker_c2):
         assert all(e.outcome == "denied" for e in denied)
 
 
+@pytest.mark.plan("Z6")
 def test_supervisor_and_admin_reach_no_case(app, make_account, worker_c1):
     worker = app.test_client()
     login(worker, worker_c1)
@@ -106,12 +110,14 @@ def test_supervisor_and_admin_reach_no_case(app, make_account, worker_c1):
         assert client.post("/cases/search", data={"query": NAME}).status_code == 403
 
 
+@pytest.mark.plan("I7")
 def test_bad_case_paths_are_404(logged_in, worker_c1):
     client = logged_in(worker_c1)
     for path in ("/cases/abc", "/cases/-1", "/cases/99999999999999999999", "/cases/0000-0000-0"):
         assert client.get(path).status_code == 404
 
 
+@pytest.mark.plan("Z4", "E9")
 def test_search_by_code_cccd_and_name_within_scope(app, worker_c1, worker_c2):
     first = app.test_client()
     login(first, worker_c1)
@@ -140,6 +146,7 @@ def test_search_by_code_cccd_and_name_within_scope(app, worker_c1, worker_c2):
         assert all("034208012345" not in d and "zzyzx" not in d.lower() for d in searches)
 
 
+@pytest.mark.plan("Q1")
 def test_search_treats_wildcards_and_injection_literally(logged_in, worker_c1):
     client = logged_in(worker_c1)
     code = open_case(client)
@@ -170,6 +177,7 @@ def test_list_filters_and_paging(app, logged_in, worker_c1):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseEvent)) == 3
 
 
+@pytest.mark.plan("X1")
 def test_stored_markup_is_escaped(logged_in, worker_c1):
     client = logged_in(worker_c1)
     code = open_case(

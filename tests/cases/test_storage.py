@@ -7,6 +7,7 @@ import hashlib
 import unicodedata
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.cases.models import Case
@@ -34,6 +35,7 @@ def _forms(marker: str) -> list[bytes]:
     return forms
 
 
+@pytest.mark.plan("E1")
 def test_raw_storage_has_no_identity(app, logged_in, worker_c1, database_url):
     client = logged_in(worker_c1)
     open_case(client)

@@ -23,6 +23,7 @@ def _post(client, **overrides):
     return response, response.get_data(as_text=True)
 
 
+@pytest.mark.plan("I2")
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
@@ -45,6 +46,7 @@ def test_bad_dates(app, logged_in, worker_c1, typed, message):
     assert _count(app) == 0
 
 
+@pytest.mark.plan("I3")
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
@@ -65,6 +67,7 @@ def test_bad_cccd(app, logged_in, worker_c1, typed, message):
     assert _count(app) == 0
 
 
+@pytest.mark.plan("I3")
 @pytest.mark.parametrize(
     "typed",
     ["０３４２０８０１２３４５", "034 208-012345", "٠٣٤٢٠٨٠١٢٣٤٥"],
@@ -113,6 +116,7 @@ def test_all_problems_reported_at_once(logged_in, worker_c1):
     assert "Hãy chọn một mục trong danh sách." in html
 
 
+@pytest.mark.plan("I4")
 def test_vietnamese_roundtrip_every_tone(app, logged_in, worker_c1):
     import unicodedata
 

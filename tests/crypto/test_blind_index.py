@@ -59,6 +59,7 @@ def test_names_match_without_case_diacritics_or_extra_spaces(typed):
     assert normalise_name(typed) == "nguyen van a"
 
 
+@pytest.mark.plan("I4")
 def test_every_vietnamese_letter_loses_its_marks():
     letters = (
         "ả ấ ầ ẩ ẫ ậ ắ ằ ẳ ẵ ặ ẻ ẽ ế ề ể ễ ệ ỉ ị ỏ ố ồ ổ ỗ ộ ớ ờ ở ỡ ợ ủ ứ ừ ử ữ ự ỳ ỷ ỹ ỵ đ Đ"
@@ -75,6 +76,7 @@ def test_name_dob_key():
     assert name_dob_key(" Nguyễn  Văn A", date(2006, 3, 4)) == "nguyen van a|2006-03-04"
 
 
+@pytest.mark.plan("E1", "E2", "E8")
 def test_blind_index_is_keyed_and_differs_per_column(app, instance_path):
     with app.app_context():
         by_cccd = blind_index("cases.national_id", CCCD)
@@ -105,6 +107,7 @@ def test_blind_index_depends_on_the_key_file(app, database_url, tmp_path):
         db.engine.dispose()
 
 
+@pytest.mark.plan("E8")
 def test_search_finds_the_stored_row(samples):
     with samples.app_context():
         sample = make_sample(full_name="Nguyễn Văn A", national_id=CCCD, date_of_birth=DOB)

@@ -58,6 +58,7 @@ def test_round_trip_every_tone_mark_stored_nfc(app, form):
         assert cipher.decrypt(None, **WHERE, row_uuid=uid) is None
 
 
+@pytest.mark.plan("E2")
 def test_same_value_gives_different_tokens_under_one_primary_key(app):
     with app.app_context():
         cipher, uid = cipher_of(app), row()
@@ -135,6 +136,7 @@ def _flip(text: str, index: int) -> str:
     return text[:index] + chr(ord(text[index]) ^ 1) + text[index + 1 :]
 
 
+@pytest.mark.plan("E3")
 def test_every_altered_character_or_byte_is_detected(app):
     with app.app_context():
         cipher, uid = cipher_of(app), row()
@@ -156,6 +158,7 @@ def test_every_altered_character_or_byte_is_detected(app):
                 cipher.decrypt(forged, **WHERE, row_uuid=uid)
 
 
+@pytest.mark.plan("E4", "E5")
 @pytest.mark.parametrize(
     "elsewhere",
     [
@@ -196,6 +199,7 @@ def _write_keys(instance, keyring: KeyRing) -> None:
     replace_private_file(instance / "keys.json", keyring.to_json())
 
 
+@pytest.mark.plan("E7")
 @pytest.mark.parametrize("problem", ["wrong KEK", "KEK missing"])
 def test_wrong_or_missing_kek_fails_closed_and_writes_nothing(app_factory, instance_path, problem):
     app = app_factory()
@@ -225,6 +229,7 @@ def test_wrong_or_missing_kek_fails_closed_and_writes_nothing(app_factory, insta
         assert [(k.id, k.wrapped, k.kek_id) for k in data_keys()] == before
 
 
+@pytest.mark.plan("E7")
 def test_missing_key_file_stops_start_up(database_url, instance_path):
     (instance_path / "keys.json").unlink()
     with pytest.raises(ConfigError, match="is missing"):

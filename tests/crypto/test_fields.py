@@ -114,6 +114,7 @@ def test_cache_follows_the_stored_token(samples, app_factory):
         db.session.rollback()
 
 
+@pytest.mark.plan("E3")
 def test_tampered_column_raises_on_read(samples):
     with samples.app_context():
         first, second = make_sample(full_name=NAME, address=ADDR), make_sample(full_name="X")
@@ -161,6 +162,7 @@ def test_every_encrypted_attribute_is_registered():
     }
 
 
+@pytest.mark.plan("E5")
 def test_tokens_bound_to_the_attribute_name(samples):
     with samples.app_context():
         sample = make_sample(full_name=NAME)

@@ -101,6 +101,7 @@ def cli(instance_path, database_url):
     return caseapp
 
 
+@pytest.mark.plan("E6")
 def test_key_rotation_end_to_end(samples, app_factory, instance_path, cli):
     values = seed(samples, 25)
     (old,) = data_keys(samples)
@@ -169,6 +170,7 @@ def test_commands_refuse_an_encrypted_column_they_do_not_know(samples, cli, inst
     assert len(data_keys(samples)) == 1
 
 
+@pytest.mark.plan("E6")
 def test_concurrent_edit_during_rotation_is_not_overwritten(samples, app_factory, monkeypatch):
     values = seed(samples, 3)
     first_id = min(values)

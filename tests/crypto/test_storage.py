@@ -6,6 +6,7 @@ import base64
 import unicodedata
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.extensions import db
@@ -52,6 +53,7 @@ def _store_markers(app) -> tuple[bytes, ...]:
         return (cipher.keys.get(data_key.id), *keyring.keks.values(), keyring.blind_index_key)
 
 
+@pytest.mark.plan("E1")
 def test_raw_storage_has_no_plaintext(samples, database_url):
     keys = _store_markers(samples)
     patterns = forbidden((*MARKERS, DOB.isoformat()), keys)

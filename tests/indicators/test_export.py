@@ -26,6 +26,7 @@ def tables(province):
     return export.tables(periods.parse("2026"), today=TODAY, threshold=5)
 
 
+@pytest.mark.plan("P2")
 def test_no_small_cell_is_visible_or_derivable(tables):
     assert [t.code for t in tables][:2] == ["ua", "ua_supported"]
     small_cells = 0
@@ -40,6 +41,7 @@ def test_no_small_cell_is_visible_or_derivable(tables):
     assert small_cells > 0, "the fixture has small counts: the test would prove nothing"
 
 
+@pytest.mark.plan("P2")
 def test_csv_shows_only_suppressed_or_safe_counts(tables, province):
     text = "".join(export.to_csv(tables, periods.parse("2026")))
     assert text.startswith("\ufeff")
@@ -57,6 +59,7 @@ def _zip_text(data: bytes) -> str:
         return "".join(archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
 
 
+@pytest.mark.plan("P1")
 def test_no_identity_in_any_download(app, tables, province):
     period = periods.parse("2026")
     built = report.build(period, today=TODAY)
@@ -71,6 +74,7 @@ def test_no_identity_in_any_download(app, tables, province):
         assert case.uuid not in xml
 
 
+@pytest.mark.plan("L1")
 def test_cli_export_stats_writes_and_audits(app, province, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_app", lambda: app)
     target = tmp_path / "stats.xlsx"

@@ -52,6 +52,7 @@ def test_officer_out_of_scope_commune_is_refused(make_account, logged_in):
     assert page.status_code == 404
 
 
+@pytest.mark.plan("L1")
 def test_downloads_are_audited(app, supervisor_client):
     xlsx = supervisor_client.get("/indicators/report.xlsx?period=2026-H1")
     assert xlsx.status_code == 200

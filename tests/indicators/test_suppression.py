@@ -115,6 +115,7 @@ def test_the_checker_recovers_a_lone_hidden_cell() -> None:
     assert _recover(values, relations, {("r", "b"), ("r", "c")}) == {}
 
 
+@pytest.mark.plan("P2")
 def test_two_by_two_table_hides_the_rectangle() -> None:
     #        c1   c2 |  T
     #   r1    3    9 | 12
@@ -139,6 +140,7 @@ def test_two_by_two_table_hides_the_rectangle() -> None:
     assert result.shown(("T", "T")) == 30
 
 
+@pytest.mark.plan("P2")
 def test_a_lone_small_cell_gets_the_smallest_other_part_as_complement() -> None:
     # Row 7, 2, 5, 9 | 23: the 2 is primary; the smallest other part is the 5 (not the 7, the 9
     # or the total 23). Hiding 2 and 5 leaves 2 + 5 = 7 known and neither cell alone.
@@ -163,6 +165,7 @@ def test_a_non_zero_complement_is_preferred_to_a_zero() -> None:
     assert result.shown(("r", "c")) == 0
 
 
+@pytest.mark.plan("P2")
 def test_zeros_are_published_and_the_threshold_is_configurable() -> None:
     #        a   b   c   d |  T
     #   r    0   1   2   3 |  6

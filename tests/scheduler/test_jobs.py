@@ -48,6 +48,7 @@ def _employed_case(app, worker, started: date):
     return case
 
 
+@pytest.mark.plan("J4")
 def test_downtime_catchup_coalesced(ctx):
     app = ctx
     worker = make_user(app)
@@ -115,6 +116,7 @@ def _running_schedulers() -> list[BaseScheduler]:
     return [o for o in gc.get_objects() if isinstance(o, BaseScheduler) and o.running]
 
 
+@pytest.mark.plan("J5")
 def test_web_app_starts_no_scheduler(app_factory, monkeypatch):
     before = {t.ident for t in threading.enumerate()}
     assert not _threads("APScheduler")

@@ -42,6 +42,7 @@ def two_engines(app_factory):
     return engine_of(app_factory()), engine_of(app_factory())
 
 
+@pytest.mark.plan("J2")
 def test_only_one_scheduler_leader(two_engines):
     engine_a, engine_b = two_engines
     first = LeaderLock(engine_a, holder="scheduler-a")

@@ -223,6 +223,7 @@ def test_server_refusing_midway_resumes_with_back_off(mail_app, smtp_server):
     assert Counter(e for r in inbox.received for e in r.rcpt_tos) == Counter(emails)
 
 
+@pytest.mark.plan("J3")
 def test_crash_mid_job_resumes(app_factory, smtp_server, monkeypatch):
     """The leader dies after the server has taken the 4th of 10 digests, before recording it.
     The other scheduler takes over once the lease has expired (SQLite) or the dead session's

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from caseapp.extensions import db
@@ -36,6 +37,7 @@ def _reminders() -> set[tuple[int, str, int, date]]:
     }
 
 
+@pytest.mark.plan("J1")
 def test_reminder_job_idempotent_and_addressed_by_scope(ctx):
     app = ctx
     w1 = make_user(app, communes=(C1,))
@@ -176,6 +178,7 @@ def test_escalation_follows_the_rule_set_in_force(ctx):
     assert db.session.get(RuleSet, rule_set.id).params["followup_escalate_after_days"] == 3
 
 
+@pytest.mark.plan("J6")
 def test_due_date_timezone_boundary(ctx):
     """17:30 UTC on 27/11 is 00:30 on 28/11 in Việt Nam: a follow-up due 28/11 is due then, not
     at 16:30 UTC (23:30 on 27/11 local)."""

@@ -833,6 +833,11 @@ NEAR_NUMBERS = (
     "-1", "0", "1e9", "6.5", "NaN", "inf", "99999999999999999999999999", "-99999999999999999999",
     " 6 ", "6\x00", "٦", "６", "1_000", "0x10", "+6", "1.000.000.000.000.000", "12 tháng",
 )  # fmt: skip
+# Outside the choices: absent ids, ids past any integer column, a commune by the wrong type.
+SELECT_MISSES = (
+    "__none__", "0", "-1", "99999", "None", str(C1), " ", "99999999999999999999",
+    "-9223372036854775809", "2147483648", "1.5", "１２４５２",
+)  # fmt: skip
 NEAR_TEXT = ("", " ", "\t\n", "\x00", "\u200b", "\ufeff", "e\u0301", "a" * 300, "🙂" * 70)
 
 
@@ -870,13 +875,13 @@ def _value_strategy(unbound: UnboundField, valid: bool) -> st.SearchStrategy[Any
         options.append(st.just(VALID))
     if kind == "DayField":
         options.append(_typed_dates())
-    elif kind in ("IntegerField", "DecimalField", "FloatField", "VndField"):
+    elif kind in ("IntegerField", "DecimalField", "FloatField", "VndField", "HiddenField"):
         options.append(_numbers())
     elif kind in ("SelectField", "RadioField", "SelectMultipleField", "MultiCheckboxField"):
         values = _choice_values(unbound)
         if values:
             options.append(st.sampled_from(values))
-        options.append(st.sampled_from(("__none__", "0", "-1", "99999", "None", str(C1))))
+        options.append(st.sampled_from(SELECT_MISSES))
     elif kind in ("BooleanField", "SubmitField"):
         options.append(st.sampled_from(("y", "1", "on", "false", "n")))
     elif kind == "FileField":

@@ -99,7 +99,6 @@ class Target:
     ignore: frozenset[str] = frozenset()  # tables a refusal may still write (see the reasons)
     ok: Callable[[TestResponse], bool] | None = None  # an accepted post; default: a redirect
     form_class: type[FlaskForm] | None = None  # forms built inside a view
-    always: dict[str, str] = field(default_factory=dict)  # sent with every body (a button)
     # False when getting the client writes (then the tables must be read again before each post).
     steady: bool = True
     last: dict[str, str] | None = None  # the tables as a refusal left them (read once, not twice)
@@ -975,7 +974,7 @@ def snapshot(app: Flask, ignore: frozenset[str]) -> dict[str, str]:
 
 
 def _resolve(target: Target, body: list[tuple[str, Any]]) -> MultiDict[str, Any]:
-    sent: MultiDict[str, Any] = MultiDict(list(target.always.items()))
+    sent: MultiDict[str, Any] = MultiDict()
     for name, value in body:
         if value is VALID:
             wanted = target.valid[name.removeprefix(target.prefix)]

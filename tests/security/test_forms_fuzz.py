@@ -43,7 +43,7 @@ from caseapp.auth.models import TotpCredential
 from caseapp.cases.models import Case
 from caseapp.extensions import db
 from caseapp.followups.models import FollowUp, Status
-from caseapp.users.models import Role, User
+from caseapp.users.models import Role, ScopeKind, User
 from caseapp.workflow import services, support
 from caseapp.workflow.models import (
     ConsentPurpose,
@@ -559,6 +559,44 @@ def _appointment(world: World) -> Target:
     )
 
 
+def _held(case: Case, _worker: User, officer: User) -> None:
+    from caseapp.cases import retention
+
+    retention.set_legal_hold(case, "Công văn số 12/CV của cơ quan điều tra", actor=officer)
+
+
+def _break_glass(world: World) -> Target:
+    """An officer of another commune asks to read a file outside their scope."""
+    code, _ = world.case()
+    client = world.signed_in(Role.OFFICER, "elsewhere", scope=ScopeKind.COMMUNES, communes=(C2,))
+    return Target(
+        client,
+        f"/break-glass/cases/{code}",
+        valid={"reason": "Thanh niên đến cư trú tại xã, cần xem hồ sơ gấp", "acknowledge": "y"},
+        ignore=AUDIT,  # every request is audited, refused ones and the daily cap included
+    )
+
+
+def _break_glass_lookup(world: World) -> Target:
+    code, _ = world.case()
+    client = world.signed_in(Role.OFFICER, "elsewhere", scope=ScopeKind.COMMUNES, communes=(C2,))
+    return Target(
+        client,
+        "/break-glass/",
+        method="GET",
+        valid={"code": code},
+        ignore=AUDIT,
+        # A look-up writes nothing, whatever it answers: it leads to the request page, which
+        # answers 403 until a reason is given (SECURITY Z8), so every answer counts as a refusal.
+        ok=lambda _response: False,
+    )
+
+
+def _hold_lookup(world: World) -> Target:
+    code, _ = world.case()
+    return Target(world.signed_in(Role.ADMIN), "/admin/retention", valid={"code": code})
+
+
 def _simple(
     role: Role, url: str | Callable[[World], str], *, name: str = "", **extra: Any
 ) -> Callable[[World], Target]:
@@ -626,6 +664,14 @@ TARGETS: dict[str, list[Callable[[World], Target]]] = {
     "caseapp.cases.forms:CloseForm": [_officer_on_case("close", reason="moved_away", note="")],
     "caseapp.cases.forms:ReopenForm": [_officer_on_case("reopen", _closed, note="Quay lại")],
     "caseapp.cases.forms:AssignForm": [_assign],
+    # Legal hold (retention) and break-glass access.
+    "caseapp.cases.forms:LegalHoldForm": [
+        _officer_on_case("legal-hold", reason="Công văn số 7/CV của thanh tra tỉnh")
+    ],
+    "caseapp.cases.forms:LiftHoldForm": [_officer_on_case("legal-hold/lift", _held)],
+    "caseapp.cases.forms:HoldLookupForm": [_hold_lookup],
+    "caseapp.break_glass.forms:RequestForm": [_break_glass],
+    "caseapp.break_glass.forms:LookupForm": [_break_glass_lookup],
     "caseapp.cases.import_views:ImportForm": [_import],
     "caseapp.indicators.export:ExportForm": [_export],
     # Workflow steps.

@@ -248,16 +248,7 @@ def get_case_or_404(code: str, action: Action, *, offer_break_glass: bool = Fals
     the 404, for a missing code and an out-of-scope file alike (the same redirect: existence still
     does not leak).
     """
-    from caseapp import audit
-    from caseapp.cases.codes import canonical
-    from caseapp.extensions import db
-
-    canonical_code = canonical(code)
-    case = (
-        db.session.scalar(sa.select(Case).where(Case.code == canonical_code))
-        if canonical_code
-        else None
-    )
+    canonical_code, case = _find_case(code)
     user = current_user._get_current_object()
     to_break_glass = bool(offer_break_glass and canonical_code and offers_break_glass(user))
     if case is None:
@@ -265,15 +256,7 @@ def get_case_or_404(code: str, action: Action, *, offer_break_glass: bool = Fals
             abort(redirect(url_for("break_glass.request_access", code=canonical_code)))
         abort(404)
     if not can(user, Action.VIEW_CASES, case.commune_code):
-        audit.record(
-            "case_access_denied",
-            actor=user,
-            target_type="case",
-            target_id=case.id,
-            outcome="denied",
-            context=audit.AuditContext(request_id=g.get("request_id")),
-        )
-        db.session.commit()
+        _record_denial(user, case)
         if to_break_glass:
             abort(redirect(url_for("break_glass.request_access", code=canonical_code)))
         abort(404)
@@ -289,28 +272,38 @@ def get_case_or_404(code: str, action: Action, *, offer_break_glass: bool = Fals
 def get_case_for_legal_hold(code: str) -> Case:
     """Load a case to set or lift its legal hold: officers in scope, administrators on any file
     (they never see its identity). Unknown or out of scope: 404, the attempt audited."""
-    from caseapp import audit
-    from caseapp.cases.codes import canonical
-    from caseapp.extensions import db
-
-    canonical_code = canonical(code)
-    case = (
-        db.session.scalar(sa.select(Case).where(Case.code == canonical_code))
-        if canonical_code
-        else None
-    )
+    _code, case = _find_case(code)
     if case is None:
         abort(404)
     user = current_user._get_current_object()
     if not can(user, Action.MANAGE_LEGAL_HOLD, case.commune_code):
-        audit.record(
-            "case_access_denied",
-            actor=user,
-            target_type="case",
-            target_id=case.id,
-            outcome="denied",
-            context=audit.AuditContext(request_id=g.get("request_id")),
-        )
-        db.session.commit()
+        _record_denial(user, case)
         abort(404)
     return case
+
+
+def _find_case(code: str) -> tuple[str | None, Case | None]:
+    """The code as typed made canonical, and the file with that code if any."""
+    from caseapp.cases.codes import canonical
+    from caseapp.extensions import db
+
+    canonical_code = canonical(code)
+    if not canonical_code:
+        return None, None
+    return canonical_code, db.session.scalar(sa.select(Case).where(Case.code == canonical_code))
+
+
+def _record_denial(user: User, case: Case) -> None:
+    """Audit an attempt on a file outside the user's scope (committed: the request ends in 404)."""
+    from caseapp import audit
+    from caseapp.extensions import db
+
+    audit.record(
+        "case_access_denied",
+        actor=user,
+        target_type="case",
+        target_id=case.id,
+        outcome="denied",
+        context=audit.AuditContext(request_id=g.get("request_id")),
+    )
+    db.session.commit()

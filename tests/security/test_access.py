@@ -83,7 +83,9 @@ def test_tampered_or_foreign_signed_cookie_is_anonymous(app_factory, worker_c1):
     login(client, worker_c1)
     cookie = client.get_cookie(COOKIE).value
     assert client.get("/").status_code == 200
-    for index in (0, len(cookie) // 2, len(cookie) - 1):
+    # Not the very last character: it carries only the signature's last bits plus unused padding
+    # bits, so some replacements decode to the same bytes (a flaky test, not a weak signature).
+    for index in (0, len(cookie) // 2, len(cookie) - 2):
         forged = app.test_client()
         forged.set_cookie(COOKIE, _flip(cookie, index))
         response = forged.get("/")

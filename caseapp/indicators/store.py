@@ -1,6 +1,7 @@
 """The figures of a period for a set of communes, computed by the SQL aggregates of ``queries``
 or read back from ``indicator_cache`` when fresh enough (the dashboard allows a few minutes; the
-nightly job fills the province's recent periods; downloads always compute)."""
+nightly job fills the province's recent periods; downloads always compute). Also kept there:
+open files by phase (``pipeline``) and the dashboard's rendered figures (``page``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ _READ = {
     Part.COMMUNES: (Part.COMMUNES,),
     Part.TOTAL: (Part.TOTAL,),
 }
+# Counts are kept as lists in this order; rows kept with another order are computed again.
+_MEASURES = [list(queries.CASE_MEASURES), list(queries.ACTIVITY_MEASURES)]
 
 
 def scope_key(communes: sa.Select[Any] | None) -> str:
@@ -129,9 +132,6 @@ def _load(payloads: dict[str, dict[str, Any]], computed_at: datetime) -> Figures
         activity={int(code): _unpack(values, act) for code, values in activity.items()},
         computed_at=computed_at,
     )
-
-
-_MEASURES = [list(queries.CASE_MEASURES), list(queries.ACTIVITY_MEASURES)]
 
 
 def _kept(

@@ -202,20 +202,7 @@ def _handle_http_error(exc: HTTPException) -> ResponseReturnValue:
 
 
 def _audit_denied() -> None:
-    try:
-        db.session.rollback()
-        audit.record(
-            "access_denied",
-            actor=actor(),
-            target_type="endpoint",
-            target_id=request.endpoint,
-            outcome="denied",
-            context=audit_context(),
-        )
-        db.session.commit()
-    except Exception:  # the refusal itself must still reach the user
-        db.session.rollback()
-        current_app.logger.exception("could not audit a refused request")
+    _audit_on_its_own("access_denied", "denied", actor(), "a refused request")
 
 
 def _handle_csrf_error(_exc: CSRFError) -> ResponseReturnValue:
@@ -259,19 +246,27 @@ def _handle_unexpected(exc: Exception) -> ResponseReturnValue:
 def _audit_integrity_failure() -> None:
     """A stored value failed its integrity check (altered, moved or keyed elsewhere): the
     request has failed and rolled back, so the event is written in a transaction of its own."""
+    who = actor() if current_user.is_authenticated else None
+    _audit_on_its_own("integrity_failure", "error", who, "an integrity failure")
+
+
+def _audit_on_its_own(action: str, outcome: str, who: User | None, what: str) -> None:
+    """Audit an event of the endpoint in a transaction of its own (the request's is rolled
+    back); if even that fails, log it: the page the user is owed must still be sent."""
     try:
+        db.session.rollback()
         audit.record(
-            "integrity_failure",
-            actor=actor() if current_user.is_authenticated else None,
+            action,
+            actor=who,
             target_type="endpoint",
             target_id=request.endpoint,
-            outcome="error",
+            outcome=outcome,
             context=audit_context(),
         )
         db.session.commit()
-    except Exception:  # the error page must still reach the user
+    except Exception:
         db.session.rollback()
-        current_app.logger.exception("could not audit an integrity failure")
+        current_app.logger.exception("could not audit %s", what)
 
 
 def today() -> date:

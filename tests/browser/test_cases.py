@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 
+from tests.browser.menu import open_menu
+
 if TYPE_CHECKING:  # conftest is loaded by pytest itself; import it for annotations only
     from tests.browser.conftest import LiveServer
 
@@ -61,8 +63,7 @@ def open_menu_if_collapsed(page: Page) -> None:
     page.wait_for_load_state()
     toggler = page.get_by_role("button", name="Mở menu")
     if toggler.is_visible() and toggler.get_attribute("aria-expanded", timeout=30_000) != "true":
-        toggler.click()
-        expect(toggler).to_have_attribute("aria-expanded", "true")
+        open_menu(page)
 
 
 def sign_in_worker(page: Page, live_server: LiveServer) -> None:

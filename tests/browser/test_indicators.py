@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
+from tests.browser.menu import open_menu
 from tests.browser.test_roles import main_nav, nav_link, sign_in
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ def test_supervisor_reads_the_indicators_on_a_phone(
     page = new_page(viewport=PHONE)
     login = live_server.logins["supervisor"]
     sign_in(page, login.username, login.password)
-    page.wait_for_load_state("load")
-    page.get_by_role("button", name="Mở menu").click()
+    open_menu(page)
     expect(main_nav(page).get_by_role("link", name="Chỉ tiêu")).to_be_visible()
     nav_link(page, "Chỉ tiêu").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Chỉ tiêu của Kế hoạch")

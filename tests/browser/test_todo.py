@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
+from tests.browser.menu import open_menu
 from tests.browser.test_roles import main_nav, nav_link, sign_in
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ def test_worker_records_an_overdue_follow_up_from_the_phone(
     page = new_page(viewport=PHONE)
     login = live_server.logins["worker"]
     sign_in(page, login.username, login.password)
-    page.wait_for_load_state("load")
-    page.get_by_role("button", name="Mở menu").click()
+    open_menu(page)
     expect(main_nav(page).get_by_role("link", name=re.compile("Thông báo"))).to_be_visible()
     nav_link(page, "Việc cần làm").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Việc cần làm")

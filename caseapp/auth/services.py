@@ -211,18 +211,23 @@ def resume_session(
 ) -> User | None:
     """The user behind a live session token, or ``None`` (expired, revoked, disabled, unknown)."""
     now = now or utcnow()
-    row = db.session.execute(
-        sa.select(UserSession).where(UserSession.token_hash == _token_hash(token))
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or row.user_id != user_id:
+    # The session and its account in one statement: every signed-in request starts here.
+    found = db.session.execute(
+        sa.select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == _token_hash(token))
+    ).one_or_none()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or row.user_id != user_id:
         return None
     idle = timedelta(minutes=settings.SESSION_IDLE_MINUTES)
     absolute = timedelta(hours=settings.SESSION_ABSOLUTE_HOURS)
     if row.last_seen_at + idle < now or row.created_at + absolute < now:
         row.revoked_at = now
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.is_enabled:
+    if not user.is_enabled:
         row.revoked_at = now
         return None
     if (now - row.last_seen_at).total_seconds() > _SESSION_TOUCH_SECONDS:

@@ -32,10 +32,10 @@ from caseapp.cases.models import (
     STATUS_LABELS,
     CloseReason,
 )
+from caseapp.cases.queries import WorkerName
 from caseapp.cases.services import CaseInput
 from caseapp.forms import Form, LongSelect
 from caseapp.geo.models import Commune
-from caseapp.users.models import User
 from caseapp.web import small_int
 
 # Generous input limits: the services give the precise message; these stop abuse before it.
@@ -151,7 +151,7 @@ class CaseForm(Form):
     version = HiddenField()
     submit = SubmitField(_l("Lưu hồ sơ"))
 
-    def set_choices(self, communes: list[Commune], workers: list[User]) -> None:
+    def set_choices(self, communes: list[Commune], workers: list[WorkerName]) -> None:
         self.commune_code.choices = [SelectChoice(c.code, c.name) for c in communes]
         if len(communes) != 1:
             self.commune_code.choices.insert(0, SelectChoice("", str(_l("— Chọn —"))))

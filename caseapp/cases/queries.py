@@ -126,23 +126,32 @@ def viewers(case: Case, limit: int = 50) -> list[tuple[AuditEvent, User | None]]
     return [(row[0], row[1]) for row in rows]
 
 
-def workers_for(commune_codes: list[int] | sa.Select[Any]) -> list[User]:
-    """Enabled commune workers who cover any of these communes (a list, or a select of codes)."""
+@dataclass(frozen=True)
+class WorkerName:
+    """A commune worker as a choice: the id and the name shown."""
+
+    id: int
+    display_name: str
+
+
+def workers_for(commune_codes: list[int] | sa.Select[Any]) -> list[WorkerName]:
+    """Enabled commune workers who cover any of these communes (a list, or a select of codes),
+    by name: the id and name only (choices need no account object)."""
     from caseapp.users.models import user_communes
 
-    return list(
-        db.session.scalars(
-            sa.select(User)
-            .join(user_communes, user_communes.c.user_id == User.id)
-            .where(
-                User.role == Role.WORKER.value,
-                User.is_enabled.is_(True),
-                user_communes.c.commune_code.in_(commune_codes),
-            )
-            .distinct()
-            .order_by(User.display_name)
-        )
+    covering = sa.select(user_communes.c.user_id).where(
+        user_communes.c.commune_code.in_(commune_codes)
     )
+    rows = db.session.execute(
+        sa.select(User.id, User.display_name)
+        .where(
+            User.role == Role.WORKER.value,
+            User.is_enabled.is_(True),
+            User.id.in_(covering),
+        )
+        .order_by(User.display_name, User.id)
+    )
+    return [WorkerName(row.id, row.display_name) for row in rows]
 
 
 def open_duplicates(user: User) -> list[DuplicatePair]:

@@ -76,9 +76,9 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    communes: Mapped[list[Commune]] = relationship(
-        secondary=user_communes, order_by=Commune.name, lazy="selectin"
-    )
+    # Loaded when asked for (the signed-in worker's scope), not with every account a page shows
+    # (a case's worker, a timeline's authors): listings of accounts that show them selectinload.
+    communes: Mapped[list[Commune]] = relationship(secondary=user_communes, order_by=Commune.name)
     former_district: Mapped[FormerDistrict | None] = relationship()
     # The TOTP authenticator and the role's two-factor policy (caseapp.auth), loaded with the user:
     # the per-request check "must this account enrol first?" then costs no query. Written only

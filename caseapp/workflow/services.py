@@ -8,6 +8,7 @@ entry and an audit row. Services flush; the request commits once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -178,21 +179,44 @@ class CaseSteps:
         )
 
 
+# The twelve kinds of step, in the order of CaseSteps' fields.
+_STEP_MODELS: tuple[type, ...] = (
+    Screening,
+    AddictionDetermination,
+    CounsellingSession,
+    RehabEpisode,
+    PostRehabPeriod,
+    Schooling,
+    VocationalTraining,
+    JobPlacement,
+    Consent,
+    LoanReferral,
+    RelapseEvent,
+    ReintegrationCertification,
+)
+
+
+@functools.cache
+def _kinds_present() -> sa.CompoundSelect[int]:
+    """n for each kind of step (its place in ``_STEP_MODELS``) the case ``:case_id`` has: one
+    statement, built once."""
+    case_id = sa.bindparam("case_id", type_=sa.Integer)
+    return sa.union_all(
+        *(
+            sa.select(sa.literal_column(str(n), sa.Integer)).where(
+                sa.exists().where(model.case_id == case_id)  # type: ignore[attr-defined]
+            )
+            for n, model in enumerate(_STEP_MODELS)
+        )
+    )
+
+
 def load_steps(case: Case) -> CaseSteps:
-    """All step records of a case."""
+    """All step records of a case: one statement finds which kinds it has (most files have a
+    few of the twelve), then one per kind present."""
+    present = set(db.session.scalars(_kinds_present(), {"case_id": case.id}))
     return CaseSteps(
-        screenings=_steps(Screening, case),
-        determinations=_steps(AddictionDetermination, case),
-        counselling=_steps(CounsellingSession, case),
-        episodes=_steps(RehabEpisode, case),
-        post_rehab=_steps(PostRehabPeriod, case),
-        schoolings=_steps(Schooling, case),
-        trainings=_steps(VocationalTraining, case),
-        jobs=_steps(JobPlacement, case),
-        consents=_steps(Consent, case),
-        loans=_steps(LoanReferral, case),
-        relapses=_steps(RelapseEvent, case),
-        certifications=_steps(ReintegrationCertification, case),
+        *(_steps(model, case) if n in present else [] for n, model in enumerate(_STEP_MODELS))
     )
 
 

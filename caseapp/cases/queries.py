@@ -7,8 +7,10 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import aliased
+from wtforms import SelectChoice
 
 from caseapp import authz
 from caseapp.audit import AuditEvent
@@ -25,7 +27,7 @@ from caseapp.cases.models import (
 from caseapp.crypto import blind_index, normalise_cccd, normalise_name
 from caseapp.extensions import db
 from caseapp.geo.models import Commune
-from caseapp.users.models import Role, User
+from caseapp.users.models import Role, ScopeKind, User
 
 SEARCH_LIMIT = 50
 
@@ -188,15 +190,39 @@ def has_open_duplicate(case: Case) -> bool:
     )
 
 
-def commune_names(user: User) -> list[tuple[int, str]]:
-    """Code and name of every commune in the user's scope, by name: a filter's choices (a
-    national scope has 3,321; loading them as rows rather than objects is several times faster)."""
-    rows = db.session.execute(
-        sa.select(Commune.code, Commune.name)
-        .where(Commune.code.in_(authz.scope_commune_codes(user)))
-        .order_by(Commune.name)
+_NAMES_KEPT = 256  # distinct scopes whose commune names a process keeps
+
+
+def commune_choices(user: User) -> tuple[SelectChoice, ...]:
+    """Every commune in the user's scope as a choice (code, name), by name: a filter's choices.
+
+    A national scope has 3,321: they are read once per scope and kept by the app. Communes are
+    only ever added (``caseapp init``, ``demo --national``), which the count in the key notices;
+    names come from the ``vietnam-provinces`` package, so new ones arrive with an upgrade, which
+    restarts the app."""
+    scope = ScopeKind(user.scope_kind)
+    scope_key: tuple[object, ...] = (scope.value,)
+    if scope is ScopeKind.FORMER_DISTRICT:
+        scope_key = (scope.value, user.former_district_code)
+    elif scope is ScopeKind.COMMUNES:
+        scope_key = (scope.value, *sorted(c.code for c in user.communes))
+    known = db.session.scalar(sa.select(sa.func.count()).select_from(Commune))
+    key = (*scope_key, known)
+    kept: dict[tuple[object, ...], tuple[SelectChoice, ...]] = current_app.extensions.setdefault(
+        "caseapp.commune_choices", {}
     )
-    return [(int(code), str(name)) for code, name in rows]
+    names = kept.get(key)
+    if names is None:
+        rows = db.session.execute(
+            sa.select(Commune.code, Commune.name)
+            .where(Commune.code.in_(authz.scope_commune_codes(user)))
+            .order_by(Commune.name)
+        )
+        names = tuple(SelectChoice(int(code), str(name)) for code, name in rows)
+        if len(kept) >= _NAMES_KEPT:
+            kept.clear()
+        kept[key] = names
+    return names
 
 
 def communes_for_choice(user: User) -> list[Commune]:

@@ -91,10 +91,7 @@ def _names_visible(case: Case) -> bool:
 def index() -> ResponseReturnValue:
     user = web.actor()
     form = FilterForm(request.args)
-    form.commune.choices = [
-        SelectChoice("", _("Tất cả")),
-        *(SelectChoice(code, name) for code, name in queries.commune_names(user)),
-    ]
+    form.commune.choices = [SelectChoice("", _("Tất cả")), *queries.commune_choices(user)]
     form.worker.choices = [
         SelectChoice("", _("Tất cả")),
         *(

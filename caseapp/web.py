@@ -301,8 +301,11 @@ def _nav() -> list[NavItem]:
     items = []
     for item in NAV_ITEMS:
         decision = authz.endpoint_decision(current_app, item.endpoint)
-        if isinstance(decision, authz.Action) and authz.can(current_user, decision):
-            items.append(item)
+        if not isinstance(decision, authz.Action) or not authz.can(current_user, decision):
+            continue
+        if item.endpoint == "break_glass.start" and not authz.offers_break_glass(current_user):
+            continue  # a province-wide officer already sees every file
+        items.append(item)
     return items
 
 

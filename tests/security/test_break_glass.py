@@ -475,3 +475,20 @@ def test_key_rotation_reencrypts_the_reason(app, case_code, district_officer):
         assert key_id_of(after) == report.primary_dek_id != key_id_of(before)
         db.session.expire_all()
         assert db.session.scalars(sa.select(BreakGlassGrant)).one().reason == REASON
+
+
+@pytest.mark.plan("Z8")
+def test_menu_offers_break_glass_only_to_those_who_may_need_it(app, make_account, district_officer):
+    """A province-wide officer already sees every file: no "Truy cập khẩn cấp" in the menu; an
+    officer of one former district and an administrator have it; a worker does not."""
+    province_officer = make_account(Role.OFFICER, username="officer.tinh")
+    worker = make_account(Role.WORKER, username="worker.c1")
+    admin = make_account(Role.ADMIN, username="admin")
+    for account, offered in (
+        (district_officer, True),
+        (admin, True),
+        (province_officer, False),
+        (worker, False),
+    ):
+        page = _client(app, account).get("/").get_data(as_text=True)
+        assert ('href="/break-glass/"' in page) is offered, account.username

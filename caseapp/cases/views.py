@@ -229,8 +229,8 @@ def detail(code: str) -> ResponseReturnValue:
 def _assign_form(case: Case) -> AssignForm:
     form = AssignForm()
     form.worker_id.choices = [
-        ("", _("— Chưa giao —")),
-        *((w.id, w.display_name) for w in queries.workers_for([case.commune_code])),
+        SelectChoice("", _("— Chưa giao —")),
+        *(SelectChoice(w.id, w.display_name) for w in queries.workers_for([case.commune_code])),
     ]
     if request.method == "GET":
         form.worker_id.data = case.assigned_worker_id
@@ -302,8 +302,8 @@ def _conflict(form: CaseForm, code: str, exc: Exception) -> ResponseReturnValue:
 def transfer(code: str) -> ResponseReturnValue:
     case = authz.get_case_or_404(code, authz.Action.REASSIGN_CASES)
     form = TransferForm()
-    form.commune_code.choices = [("", _("— Chọn —"))] + [
-        (c.code, c.name)
+    form.commune_code.choices = [SelectChoice("", _("— Chọn —"))] + [
+        SelectChoice(c.code, c.name)
         for c in queries.communes_for_choice(web.actor())
         if c.code != case.commune_code
     ]

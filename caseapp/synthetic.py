@@ -1621,8 +1621,11 @@ class _Columns:
         processed = []
         for name, column in values.items():
             process = None if name in ready else self.processor(table, name)
-            if process is not None:
+            if process is _json_text:
                 column = [None if v is None else process(v) for v in column]
+            elif process is not None:  # dates and times: each distinct one converted once
+                done = {v: None if v is None else process(v) for v in set(column)}
+                column = list(map(done.__getitem__, column))
             processed.append(column)
         return _Rows(
             table.name,
@@ -1682,7 +1685,8 @@ def _columns(stories: list[_Story], plan: _Plan) -> list[_Rows]:
     identities = [plan.sealer.identity(s.data, s.uuid) for s in stories]
     case_values: dict[str, list[Any]] = {
         "uuid": [s.uuid for s in stories],
-        "code": [""] * len(stories),  # drawn by the caller (unique among the stored ones)
+        # Drawn here, made unique among the stored ones by the caller.
+        "code": [codes.new_code() for _ in stories],
         "commune_code": [d.commune_code for d in datas],
         "assigned_worker_id": [s.assigned_worker_id for s in stories],
         "category": [s.category for s in stories],
@@ -1967,7 +1971,8 @@ def _put(batch: _Batch, taken: set[str], counts: Counter[str]) -> None:
             found.append(None)  # position -1: no record
             values[position] = list(map(found.__getitem__, values[position]))
         if rows.table == "cases":
-            values[rows.columns.index("code")] = [_new_code(taken) for _ in range(n)]
+            position = rows.columns.index("code")
+            values[position] = [_unique(code, taken) for code in values[position]]
         if rows.patches:
             details = values[rows.columns.index("details")]
             for row, key, target, position, found_details in rows.patches:
@@ -1983,8 +1988,7 @@ def _put(batch: _Batch, taken: set[str], counts: Counter[str]) -> None:
             counts[rows.table] += n
 
 
-def _new_code(taken: set[str]) -> str:
-    code = codes.new_code()
+def _unique(code: str, taken: set[str]) -> str:
     while code in taken:  # codes are random: make sure of uniqueness
         code = codes.new_code()
     taken.add(code)

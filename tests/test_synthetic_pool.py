@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from caseapp import synthetic
 from caseapp.cases.models import Case, CaseDrugType, CaseEvent
 from caseapp.dates import local_day
 from caseapp.extensions import db
@@ -159,3 +161,41 @@ def test_pooled_and_in_process_runs_of_a_seed_write_the_same_histories(
     assert pooled_counts == counts
     assert len(alone) == len(pooled) == COUNT
     assert pooled == alone
+
+
+class _BatchFailedError(Exception):
+    pass
+
+
+def test_a_failing_batch_leaves_nothing_once_the_caller_rolls_back(
+    app: Flask, worker_c1: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's error reaches the caller after earlier batches were inserted; the caller's
+    rollback takes them all back (the workers never write)."""
+    compose = synthetic._compose
+
+    def failing(index: int) -> Any:
+        if index == 4:
+            raise _BatchFailedError(index)
+        return compose(index)
+
+    monkeypatch.setattr(synthetic, "_compose", failing)  # the forked workers inherit it
+    with app.app_context():
+        with pytest.raises(_BatchFailedError):
+            create_synthetic_cases(
+                COUNT,
+                seed=SEED,
+                communes=[C1],
+                focus_commune=None,
+                actor_id=worker_c1.id,
+                today=local_day(),
+                batch_size=BATCH,
+                steps=True,
+                processes=2,
+            )
+        written = db.session.scalar(sa.select(sa.func.count()).select_from(Case))
+        assert written is not None
+        assert written >= BATCH  # the batches before the failing one
+        db.session.rollback()
+        for model in (Case, CaseEvent, FollowUp, JobPlacement, RehabEpisode):
+            assert not db.session.scalar(sa.select(sa.func.count()).select_from(model))

@@ -18,9 +18,14 @@ and phase are set by ``workflow.services.derive`` itself and its follow-ups are 
 next due date follows ``refresh_next_due``. tests/test_synthetic_steps.py checks a sample of cases
 against the real services (derive, refresh_next_due, sync_case).
 
-Speed: rows are written with Core ``insert()`` executemany, one statement per table and batch
-(ids through RETURNING where later rows need them). Identities are still encrypted one value at a
-time, exactly as the models' encrypted fields do it (their text form, ``FieldCipher.encrypt``
+Speed: the cases are made in batches of a thousand, each from a seed of its own (the run's seed
+and the batch's number), so a seed gives the same histories however the batches are shared out.
+On a machine with more than one processor, forked worker processes write the histories, seal
+the identities and turn every value into what the driver takes; the caller's process alone
+talks to the database: it allots the ids (the sequence on PostgreSQL, after the highest id on
+SQLite), fills in the references and writes each table of a batch at once (COPY on PostgreSQL,
+executemany on SQLite), all in the caller's transaction. Identities are still encrypted one value
+at a time, exactly as the models' encrypted fields do it (their text form, a fresh nonce,
 bound to their table, column and the row's UUID), and blind-indexed as ``apply_case_data`` does.
 """
 

@@ -117,7 +117,21 @@ class FieldCipher:
             return None
         if not isinstance(value, str):
             raise TypeError(f"{table}.{column}: only text can be encrypted")
-        dek_id, dek = self.keys.primary()
+        return self.encrypt_under(
+            self.keys.primary(), value, table=table, column=column, row_uuid=row_uuid
+        )
+
+    def encrypt_under(
+        self, key: tuple[str, bytes], value: str | None, *, table: str, column: str, row_uuid: str
+    ) -> str | None:
+        """As ``encrypt``, under ``key`` as ``keys.primary()`` answered it in the caller's
+        transaction: for work that must not touch the session (the synthetic generator's worker
+        processes). A fresh nonce per value all the same."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"{table}.{column}: only text can be encrypted")
+        dek_id, dek = key
         nonce = secrets.token_bytes(NONCE_BYTES)
         plaintext = unicodedata.normalize("NFC", value).encode("utf-8")
         sealed = self._aead(dek_id, dek).encrypt(

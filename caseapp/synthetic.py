@@ -18,9 +18,14 @@ and phase are set by ``workflow.services.derive`` itself and its follow-ups are 
 next due date follows ``refresh_next_due``. tests/test_synthetic_steps.py checks a sample of cases
 against the real services (derive, refresh_next_due, sync_case).
 
-Speed: rows are written with Core ``insert()`` executemany, one statement per table and batch
-(ids through RETURNING where later rows need them). Identities are still encrypted one value at a
-time, exactly as the models' encrypted fields do it (their text form, ``FieldCipher.encrypt``
+Speed: the cases are made in batches of a thousand, each from a seed of its own (the run's seed
+and the batch's number), so a seed gives the same histories however the batches are shared out.
+On a machine with more than one processor, forked worker processes write the histories, seal
+the identities and turn every value into what the driver takes; the caller's process alone
+talks to the database: it allots the ids (the sequence on PostgreSQL, after the highest id on
+SQLite), fills in the references and writes each table of a batch at once (COPY on PostgreSQL,
+executemany on SQLite), all in the caller's transaction. Identities are still encrypted one value
+at a time, exactly as the models' encrypted fields do it (their text form, a fresh nonce,
 bound to their table, column and the row's UUID), and blind-indexed as ``apply_case_data`` does.
 """
 
@@ -29,9 +34,13 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
+import json
+import multiprocessing
+import operator
+import os
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -63,6 +72,7 @@ from caseapp.crypto import (
     name_dob_key,
 )
 from caseapp.dates import VIETNAM, add_months, add_working_days
+from caseapp.db import UTCDateTime
 from caseapp.extensions import Model, db
 from caseapp.followups import plans
 from caseapp.followups.models import ChangeReason, FollowUp, Outcome, Source
@@ -382,15 +392,6 @@ class _Step:
     def rules_snapshot(self) -> dict[str, Any]:
         return self.rule.params
 
-    def columns(self, case_id: int) -> dict[str, Any]:
-        return {
-            "case_id": case_id,
-            "rule_set_id": self.rule.id,
-            "rules_snapshot": self.rule.params,
-            "recorded_by_id": self.recorded_by_id,
-            "recorded_at": self.recorded_at,
-        }
-
 
 @dataclass(eq=False, kw_only=True)
 class _Screening(_Step):
@@ -623,39 +624,51 @@ class _Story:
         return _age(self.data.date_of_birth, day)
 
 
-def _seal(
-    cipher: FieldCipher, field: EncryptedField | EncryptedDateField, value: Any, row_uuid: str
-) -> str | None:
-    """What assigning ``value`` to the encrypted ``field`` stores: its text (NFC, or ISO date)
-    encrypted under the primary data key, bound to the field's table and column and the row."""
-    if value is None:
-        return None
-    text = field._to_text(value)
-    return cipher.encrypt(text, table=field.table, column=field.name, row_uuid=row_uuid)
+@dataclass(frozen=True)
+class _Sealer:
+    """Encrypts as the models' encrypted fields do, under the primary data key the caller's
+    transaction found (read once there: worker processes must not touch the session)."""
+
+    cipher: FieldCipher
+    key: tuple[str, bytes]
+
+    def seal(
+        self, field: EncryptedField | EncryptedDateField, value: Any, row_uuid: str
+    ) -> str | None:
+        """What assigning ``value`` to the encrypted ``field`` stores: its text (NFC, or ISO
+        date) encrypted under the primary data key, bound to the field's table and column and
+        the row; a fresh nonce per value."""
+        if value is None:
+            return None
+        text = field._to_text(value)
+        return self.cipher.encrypt_under(
+            self.key, text, table=field.table, column=field.name, row_uuid=row_uuid
+        )
+
+    def identity(self, data: CaseData, row_uuid: str) -> list[str | None]:
+        """The identity columns (``IDENTITY_COLUMNS``) exactly as ``apply_case_data`` writes
+        them: each value encrypted as Case's encrypted fields do, and the two blind indexes."""
+        seal, cipher = self.seal, self.cipher
+        return [
+            seal(Case.full_name, data.full_name, row_uuid),
+            seal(Case.date_of_birth, data.date_of_birth, row_uuid),
+            seal(Case.national_id, data.national_id, row_uuid),
+            seal(Case.phone, data.phone, row_uuid),
+            seal(Case.address, data.address, row_uuid),
+            seal(Case.guardian_name, data.guardian_name, row_uuid),
+            seal(Case.guardian_relation, data.guardian_relation, row_uuid),
+            seal(Case.guardian_phone, data.guardian_phone, row_uuid),
+            seal(Case.notes, data.notes, row_uuid),
+            cipher.blind_index("cases.national_id", data.national_id) if data.national_id else None,
+            cipher.blind_index("cases.name_dob", name_dob_key(data.full_name, data.date_of_birth)),
+        ]
 
 
-def _sealed_identity(cipher: FieldCipher, data: CaseData, row_uuid: str) -> dict[str, Any]:
-    """The identity columns exactly as ``apply_case_data`` writes them: each value encrypted as
-    Case's encrypted fields do, and the two blind indexes."""
-    return {
-        "full_name_ct": _seal(cipher, Case.full_name, data.full_name, row_uuid),
-        "date_of_birth_ct": _seal(cipher, Case.date_of_birth, data.date_of_birth, row_uuid),
-        "national_id_ct": _seal(cipher, Case.national_id, data.national_id, row_uuid),
-        "phone_ct": _seal(cipher, Case.phone, data.phone, row_uuid),
-        "address_ct": _seal(cipher, Case.address, data.address, row_uuid),
-        "guardian_name_ct": _seal(cipher, Case.guardian_name, data.guardian_name, row_uuid),
-        "guardian_relation_ct": _seal(
-            cipher, Case.guardian_relation, data.guardian_relation, row_uuid
-        ),
-        "guardian_phone_ct": _seal(cipher, Case.guardian_phone, data.guardian_phone, row_uuid),
-        "notes_ct": _seal(cipher, Case.notes, data.notes, row_uuid),
-        "national_id_bidx": (
-            cipher.blind_index("cases.national_id", data.national_id) if data.national_id else None
-        ),
-        "name_dob_bidx": cipher.blind_index(
-            "cases.name_dob", name_dob_key(data.full_name, data.date_of_birth)
-        ),
-    }
+IDENTITY_COLUMNS = (
+    "full_name_ct", "date_of_birth_ct", "national_id_ct", "phone_ct", "address_ct",
+    "guardian_name_ct", "guardian_relation_ct", "guardian_phone_ct", "notes_ct",
+    "national_id_bidx", "name_dob_bidx",
+)  # fmt: skip
 
 
 # --- Writing a history ------------------------------------------------------------------------
@@ -671,17 +684,20 @@ class _Author:
         book: _RuleBook,
         staff: _Staff,
         actor_id: int | None,
+        *,
+        sealer: _Sealer,
+        now: datetime,
     ) -> None:
         self.rng = rng
         self.today = today
-        self.now = datetime.now(UTC)
+        self.now = now
         # Asia/Ho_Chi_Minh keeps UTC+7 all year (no daylight saving since 1975).
         self.utc_offset = VIETNAM.utcoffset(self.now) or timedelta(0)
         self.book = book
         self.staff = staff
         self.actor_id = actor_id
         self.serial = itertools.count(1)
-        self.cipher = current_cipher()
+        self.sealer = sealer
         self.loan_turns = itertools.cycle(LOAN_OUTCOMES)
         self.loans_owed: list[LoanStatus] = []
 
@@ -1129,9 +1145,7 @@ class _Author:
             consent=consent,
         )
         if employer is not None:  # encrypted as JobPlacement.employer_name, bound to the job
-            job.employer_name_ct = _seal(
-                self.cipher, JobPlacement.employer_name, employer, job.uuid
-            )
+            job.employer_name_ct = self.sealer.seal(JobPlacement.employer_name, employer, job.uuid)
         s.jobs.append(job)
         self.event(
             s, job.recorded_at, "job_placed", ref=("job", job), sector=job.sector,
@@ -1495,209 +1509,547 @@ def _main_step_due(steps: CaseSteps) -> date | None:
 # --- Writing the rows -------------------------------------------------------------------------
 
 
+# The work is split in batches, each composed from a seed of its own (the run's seed and the
+# batch's number) into finished column values: a batch is the same whichever process composes
+# it, so a seed gives the same data with or without the pool. Worker processes (forked, sharing
+# the rule sets, staff and keys read here) write the histories, seal the identities and convert
+# the values; the caller's process alone talks to the database: it allots the ids, fills in the
+# references and inserts everything in its one transaction (the caller commits or rolls back).
+
+BATCH_SIZE = 1000
+POOL_FROM = 3  # batches: fewer are composed in-process (starting workers would cost more)
+
+
 def _table(model: type[Model]) -> sa.Table:
     return cast(sa.Table, model.__table__)
 
 
-def _insert(
-    model: type[Model], rows: list[dict[str, Any]], *, key: tuple[str, ...] = ()
-) -> list[int]:
-    """Write ``rows`` through the driver, with the columns' own bind processing and none of the
-    ORM's per-row work: COPY on PostgreSQL, executemany on SQLite. With ``key`` (the rows need
-    their ids), the ids are allotted first and returned in the order of ``rows``: from the
-    table's sequence on PostgreSQL, after the highest id on SQLite (the transaction holds the
-    write lock, so nobody else takes them)."""
-    if not rows:
-        return []
-    table = _table(model)
-    connection = db.session.connection()
-    dialect = connection.dialect
-    names = list(rows[0])
-    ids: list[int] = []
-    if key:
-        if dialect.name == "postgresql":
-            allot = f"SELECT nextval('{table.name}_id_seq') FROM generate_series(1, :n)"  # noqa: S608
-            ids = list(
-                db.session.scalars(
-                    sa.text(allot),
-                    {"n": len(rows)},
-                )
-            )
-        else:
-            highest = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
-            ids = list(range(int(highest or 0) + 1, int(highest or 0) + 1 + len(rows)))
-        names.append("id")
-        rows = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    values = [
-        tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip([row[n] for n in names], processors, strict=True)
+@dataclass(frozen=True)
+class _Plan:
+    """What every batch is composed from, read once in the caller's process."""
+
+    seed: int
+    count: int
+    batch_size: int
+    today: date
+    now: datetime
+    communes: list[int]
+    focus_commune: int | None
+    actor_id: int | None
+    steps: bool
+    book: _RuleBook
+    staff: _Staff
+    sealer: _Sealer
+    dialect: sa.Dialect
+
+    def size(self, index: int) -> int:
+        return min(self.batch_size, self.count - index * self.batch_size)
+
+
+@dataclass
+class _Rows:
+    """One table's rows of a batch, column by column, with the columns' bind processing done.
+    Columns in ``refs`` hold positions within the batch (-1 for none) among the rows of the
+    tables named, to be replaced by their ids; ``keyed`` tables have their ids allotted first
+    (later rows refer to them)."""
+
+    table: str
+    columns: list[str]
+    values: list[list[Any]]
+    refs: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    keyed: bool = False
+    counted: bool = True
+    # Timeline details naming a record: (row, key, table, position, details without the key).
+    patches: list[tuple[int, str, str, int, dict[str, object]]] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    size: int
+    tables: list[_Rows]
+
+
+def _sqlite_utc(value: datetime) -> str:
+    if value.tzinfo is UTC:  # as the generator makes them: its text without "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _processor(column: sa.Column[Any], dialect: sa.Dialect) -> Any:
+    """The column's bind processing, or an equivalent shortcut proven equal on samples: SQLite's
+    date and UTC datetime processors build a dict per value."""
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        # The default serializer (the engine is given none): text, which COPY takes as well.
+        return _json_text
+    process = kind._cached_bind_processor(dialect)
+    if process is None or dialect.name != "sqlite":
+        return process
+    samples: list[Any]
+    if isinstance(kind, UTCDateTime):
+        fast: Any = _sqlite_utc
+        samples = [
+            datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
+            datetime(2024, 5, 6, 7, 8, tzinfo=UTC),
+            datetime(2025, 12, 31, 23, 0, tzinfo=VIETNAM),
+        ]
+    elif type(kind) is sa.Date:
+        fast, samples = date.isoformat, [date(2024, 1, 2), date(2031, 12, 31)]
+    else:
+        return process
+    return fast if all(fast(v) == process(v) for v in samples) else process
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value)
+
+
+class _Columns:
+    """Column values of one table, processed for the dialect."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
+        self.processors: dict[tuple[str, str], Any] = {}
+
+    def rows(
+        self,
+        model: type[Model],
+        values: dict[str, list[Any]],
+        *,
+        refs: dict[str, tuple[str, ...]] | None = None,
+        keyed: bool = False,
+        counted: bool = True,
+        ready: tuple[str, ...] = (),
+    ) -> _Rows:
+        table = _table(model)
+        names = list(values)
+        processed = []
+        for name, column in values.items():
+            process = None if name in ready else self.processor(table, name)
+            if process is _json_text:
+                column = [None if v is None else process(v) for v in column]
+            elif process is not None:  # dates and times: each distinct one converted once
+                done = {v: None if v is None else process(v) for v in set(column)}
+                column = list(map(done.__getitem__, column))
+            processed.append(column)
+        return _Rows(
+            table.name,
+            names,
+            processed,
+            {names.index(name): targets for name, targets in (refs or {}).items()},
+            keyed,
+            counted,
         )
-        for row in rows
-    ]
-    raw: Any = connection.connection.dbapi_connection
-    columns = ", ".join(names)  # our own table and column names: nothing from outside
-    cursor = raw.cursor()
-    try:
-        if dialect.name == "postgresql":
-            with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-                for line in values:
-                    copy.write_row(line)
-        else:
-            marks = ", ".join("?" for _ in names)
-            insert = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
-            cursor.executemany(insert, values)
-    finally:
-        cursor.close()
-    return ids
+
+    def processor(self, table: sa.Table, name: str) -> Any:
+        key = (table.name, name)
+        if key not in self.processors:
+            self.processors[key] = _processor(table.c[name], self.dialect)
+        return self.processors[key]
 
 
-def _store(
-    records: list[tuple[_Story, Any]],
-    model: type[Model],
-    row: Any,
-    counts: Counter[str],
-    *,
-    key: tuple[str, ...] = (),
-) -> None:
-    rows = [{**step.columns(story.id), **row(step)} for story, step in records]
-    for (_, step), new_id in zip(records, _insert(model, rows, key=key), strict=False):
-        step.id = new_id
-    counts[_table(model).name] += len(rows)
+_PLAN: _Plan | None = None  # the plan the forked workers inherit
 
 
-def _write(stories: list[_Story], counts: Counter[str]) -> None:
-    """Insert a batch of histories, parents before children."""
-    stamp = datetime.now(UTC)
-    cipher = current_cipher()
-    case_rows = []
-    for s in stories:
-        data = s.data
-        case_rows.append({
-            "uuid": s.uuid, "code": s.code, "commune_code": data.commune_code,
-            "assigned_worker_id": s.assigned_worker_id, "category": s.category,
-            "declared_category": data.category.value, "phase": s.phase, "status": s.status,
-            "close_reason": s.close_reason, "sex": data.sex.value,
-            "birth_year": data.date_of_birth.year, "intake_on": data.intake_on,
-            "education": data.education.value if data.education else None,
-            "occupation": data.occupation.value if data.occupation else None,
-            "created_at": s.events[0].at, "updated_at": max(s.events[-1].at, s.events[0].at),
-            "closed_at": s.closed_at, "next_due_on": s.next_due_on, "version": len(s.events),
-            **_sealed_identity(cipher, data, s.uuid),
-        })  # fmt: skip
-    for s, case_id in zip(stories, _insert(Case, case_rows, key=("uuid",)), strict=True):
-        s.id = case_id
-    counts["cases"] += len(case_rows)
-    drug_rows = [
-        {"case_id": s.id, "drug_type": d.value}
-        for s in stories
-        for d in sorted(set(s.data.drug_types))
-    ]
-    _insert(CaseDrugType, drug_rows)
+def _compose(index: int) -> _Batch:
+    """Batch ``index`` of the plan: its histories written, identities sealed and every value
+    ready for the driver. Touches no database."""
+    plan = _PLAN
+    if plan is None:
+        raise RuntimeError("no synthetic plan in this process")
+    rng = random.Random(f"caseapp synthetic {plan.seed} {index}")
+    author = _Author(
+        rng, plan.today, plan.book, plan.staff, plan.actor_id, sealer=plan.sealer, now=plan.now
+    )
+    stories = []
+    communes, focus = plan.communes, plan.focus_commune
+    for _ in range(plan.size(index)):
+        commune = focus if focus is not None and rng.random() < 0.25 else _pick(rng, communes)
+        stories.append(author.write(synthetic_case(rng, commune, plan.today), steps=plan.steps))
+    return _Batch(len(stories), _columns(stories, plan))
 
-    def each(name: str) -> list[tuple[_Story, Any]]:
-        return [(s, step) for s in stories for step in getattr(s, name)]
 
-    _store(each("screenings"), Screening, lambda x: {
-        "screened_on": x.screened_on, "source": x.source, "method": x.method, "result": x.result,
-    }, counts)  # fmt: skip
-    _store(each("determinations"), AddictionDetermination, lambda x: {
-        "determined_on": x.determined_on, "facility": x.facility, "is_addicted": x.is_addicted,
-        "form_reference": x.form_reference, "register_by": x.register_by,
-    }, counts)  # fmt: skip
-    _store(each("counselling"), CounsellingSession, lambda x: {
-        "held_on": x.held_on, "kind": x.kind, "topic": x.topic, "counsellor": x.counsellor,
-    }, counts)  # fmt: skip
-    _store(each("episodes"), RehabEpisode, lambda x: {
-        "form": x.form, "started_on": x.started_on, "months": x.months,
-        "planned_end_on": x.planned_end_on, "court_decision_number": x.court_decision_number,
-        "court_decision_on": x.court_decision_on,
-        "representative_consent": x.representative_consent, "stage": x.stage,
-        "ended_on": x.ended_on, "outcome": x.outcome, "certificate_number": x.certificate_number,
-        "ended_by_id": x.ended_by_id, "approved_by_id": x.approved_by_id,
-        "approved_at": x.approved_at,
-    }, counts, key=("case_id", "started_on"))  # fmt: skip
-    _store(each("post_rehab"), PostRehabPeriod, lambda x: {
-        "episode_id": x.episode.id, "started_on": x.started_on,
-        "planned_end_on": x.planned_end_on, "ended_on": x.ended_on,
-        "certificate_number": x.certificate_number, "ended_by_id": x.ended_by_id,
-        "approved_by_id": x.approved_by_id, "approved_at": x.approved_at,
-    }, counts, key=("case_id", "started_on"))  # fmt: skip
-    _store(each("schoolings"), Schooling, lambda x: {
-        "level": x.level, "started_on": x.started_on, "ended_on": x.ended_on, "result": x.result,
-    }, counts)  # fmt: skip
-    _store(each("trainings"), VocationalTraining, lambda x: {
-        "course_name": x.course_name, "provider": x.provider, "started_on": x.started_on,
-        "ended_on": x.ended_on, "result": x.result, "certificate_number": x.certificate_number,
-    }, counts)  # fmt: skip
-    _store(each("consents"), Consent, lambda x: {
-        "purpose": x.purpose, "given_on": x.given_on,
-        "with_representative": x.with_representative, "withdrawn_on": None,
-    }, counts, key=("case_id", "purpose"))  # fmt: skip
-    _store(each("jobs"), JobPlacement, lambda x: {
-        "uuid": x.uuid, "sector": x.sector, "employer_kind": x.employer_kind,
-        "started_on": x.started_on, "ended_on": x.ended_on, "contract_type": x.contract_type,
-        "income_band": x.income_band, "employer_contacted": x.employer_contacted,
-        "consent_id": x.consent.id if x.consent else None,
-        "employer_name_ct": x.employer_name_ct,
-    }, counts, key=("uuid",))  # fmt: skip
-    checks = [(s, c) for s in stories for job in s.jobs for c in job.checks]
-    _store(checks, JobCheck, lambda x: {
-        "job_id": x.job.id, "checked_on": x.checked_on, "still_employed": x.still_employed,
-    }, counts)  # fmt: skip
-    _store(each("loans"), LoanReferral, lambda x: {
-        "programme": x.programme, "referred_on": x.referred_on,
-        "on_police_list": x.on_police_list, "consent_id": x.consent.id, "status": x.status,
-        "amount_requested_vnd": x.amount_requested_vnd, "applied_on": x.applied_on,
-        "decided_on": x.decided_on, "amount_approved_vnd": x.amount_approved_vnd,
-        "disbursed_on": x.disbursed_on, "amount_disbursed_vnd": x.amount_disbursed_vnd,
-    }, counts, key=("case_id", "referred_on"))  # fmt: skip
-    relapses = each("relapses")
-    _store(relapses, RelapseEvent, lambda x: {
-        "relapsed_on": x.relapsed_on, "during_post_rehab": x.during_post_rehab,
-    }, counts, key=("case_id", "relapsed_on"))  # fmt: skip
-    _insert(RelapseSubstance, [
-        {"relapse_id": r.id, "drug_type": d} for _, r in relapses for d in r.substances
-    ])  # fmt: skip
-    _store(each("certifications"), ReintegrationCertification, lambda x: {
-        "certified_on": x.certified_on, "certified_by_id": x.certified_by_id,
-        "job_id": x.job.id, "months_confirmed": x.months_confirmed,
-    }, counts)  # fmt: skip
-    follow_rows = []
-    for s in stories:
+def _each(stories: list[_Story], name: str) -> tuple[list[int], list[Any]]:
+    """The records of kind ``name`` in the batch, numbered by their position, with the position
+    of their case."""
+    cases, records = [], []
+    for position, s in enumerate(stories):
+        found = getattr(s, name)
+        cases += [position] * len(found)
+        records += found
+    for position, record in enumerate(records):
+        record.id = position  # the within-case keys served their purpose: positions from now
+    return cases, records
+
+
+def _columns(stories: list[_Story], plan: _Plan) -> list[_Rows]:
+    """Every row of a batch of histories, parents before children."""
+    out = _Columns(plan.dialect)
+    tables = []
+    datas = [s.data for s in stories]
+    identities = [plan.sealer.identity(s.data, s.uuid) for s in stories]
+    case_values: dict[str, list[Any]] = {
+        "uuid": [s.uuid for s in stories],
+        # Drawn here, made unique among the stored ones by the caller.
+        "code": [codes.new_code() for _ in stories],
+        "commune_code": [d.commune_code for d in datas],
+        "assigned_worker_id": [s.assigned_worker_id for s in stories],
+        "category": [s.category for s in stories],
+        "declared_category": [d.category.value for d in datas],
+        "phase": [s.phase for s in stories],
+        "status": [s.status for s in stories],
+        "close_reason": [s.close_reason for s in stories],
+        "sex": [d.sex.value for d in datas],
+        "birth_year": [d.date_of_birth.year for d in datas],
+        "intake_on": [d.intake_on for d in datas],
+        "education": [d.education.value if d.education else None for d in datas],
+        "occupation": [d.occupation.value if d.occupation else None for d in datas],
+        "created_at": [s.events[0].at for s in stories],
+        "updated_at": [max(s.events[-1].at, s.events[0].at) for s in stories],
+        "closed_at": [s.closed_at for s in stories],
+        "next_due_on": [s.next_due_on for s in stories],
+        "version": [len(s.events) for s in stories],
+    }
+    for position, name in enumerate(IDENTITY_COLUMNS):
+        case_values[name] = [identity[position] for identity in identities]
+    tables.append(out.rows(Case, case_values, keyed=True))
+    drug_cases, drugs = [], []
+    for position, d in enumerate(datas):
+        kinds = sorted(set(d.drug_types))
+        drug_cases += [position] * len(kinds)
+        drugs += [k.value for k in kinds]
+    tables.append(
+        out.rows(
+            CaseDrugType,
+            {"case_id": drug_cases, "drug_type": drugs},
+            refs={"case_id": ("cases",)},
+            counted=False,
+        )
+    )
+    snapshots: dict[int, str] = {}
+
+    def steps(
+        model: type[Model],
+        name: str,
+        columns: dict[str, Any],
+        *,
+        refs: dict[str, tuple[str, ...]] | None = None,
+        keyed: bool = False,
+    ) -> list[Any]:
+        cases, records = _each(stories, name)
+        rules = [r.rule for r in records]
+        for rule in rules:
+            if rule.id not in snapshots:
+                snapshots[rule.id] = _json_text(rule.params)
+        values: dict[str, list[Any]] = {
+            "case_id": cases,
+            "rule_set_id": [rule.id for rule in rules],
+            "rules_snapshot": [snapshots[rule.id] for rule in rules],
+            "recorded_by_id": [r.recorded_by_id for r in records],
+            "recorded_at": [r.recorded_at for r in records],
+        }
+        for column, get in columns.items():
+            values[column] = [get(r) for r in records]
+        tables.append(
+            out.rows(
+                model,
+                values,
+                refs={"case_id": ("cases",), **(refs or {})},
+                keyed=keyed,
+                ready=("rules_snapshot",),
+            )
+        )
+        return records
+
+    def attr(name: str) -> Any:
+        return operator.attrgetter(name)
+
+    steps(Screening, "screenings", {
+        name: attr(name) for name in ("screened_on", "source", "method", "result")
+    })  # fmt: skip
+    steps(AddictionDetermination, "determinations", {
+        name: attr(name)
+        for name in ("determined_on", "facility", "is_addicted", "form_reference", "register_by")
+    })  # fmt: skip
+    steps(CounsellingSession, "counselling", {
+        name: attr(name) for name in ("held_on", "kind", "topic", "counsellor")
+    })  # fmt: skip
+    steps(RehabEpisode, "episodes", {
+        name: attr(name)
+        for name in (
+            "form", "started_on", "months", "planned_end_on", "court_decision_number",
+            "court_decision_on", "representative_consent", "stage", "ended_on", "outcome",
+            "certificate_number", "ended_by_id", "approved_by_id", "approved_at",
+        )
+    }, keyed=True)  # fmt: skip
+    steps(PostRehabPeriod, "post_rehab", {
+        "episode_id": attr("episode.id"),
+        **{
+            name: attr(name)
+            for name in (
+                "started_on", "planned_end_on", "ended_on", "certificate_number", "ended_by_id",
+                "approved_by_id", "approved_at",
+            )
+        },
+    }, refs={"episode_id": ("rehab_episodes",)}, keyed=True)  # fmt: skip
+    steps(Schooling, "schoolings", {
+        name: attr(name) for name in ("level", "started_on", "ended_on", "result")
+    })  # fmt: skip
+    steps(VocationalTraining, "trainings", {
+        name: attr(name)
+        for name in (
+            "course_name", "provider", "started_on", "ended_on", "result", "certificate_number"
+        )
+    })  # fmt: skip
+    steps(Consent, "consents", {
+        **{name: attr(name) for name in ("purpose", "given_on", "with_representative")},
+        "withdrawn_on": lambda x: None,
+    }, keyed=True)  # fmt: skip
+    jobs = steps(JobPlacement, "jobs", {
+        **{
+            name: attr(name)
+            for name in (
+                "uuid", "sector", "employer_kind", "started_on", "ended_on", "contract_type",
+                "income_band", "employer_contacted",
+            )
+        },
+        "consent_id": lambda x: x.consent.id if x.consent else -1,
+        "employer_name_ct": attr("employer_name_ct"),
+    }, refs={"consent_id": ("consents",)}, keyed=True)  # fmt: skip
+    for s in stories:  # job checks are kept on their jobs
+        s.job_checks = [c for job in s.jobs for c in job.checks]  # type: ignore[attr-defined]
+    steps(JobCheck, "job_checks", {
+        "job_id": attr("job.id"), "checked_on": attr("checked_on"),
+        "still_employed": attr("still_employed"),
+    }, refs={"job_id": ("job_placements",)})  # fmt: skip
+    loans = steps(LoanReferral, "loans", {
+        **{
+            name: attr(name)
+            for name in (
+                "programme", "referred_on", "on_police_list", "status", "amount_requested_vnd",
+                "applied_on", "decided_on", "amount_approved_vnd", "disbursed_on",
+                "amount_disbursed_vnd",
+            )
+        },
+        "consent_id": attr("consent.id"),
+    }, refs={"consent_id": ("consents",)}, keyed=True)  # fmt: skip
+    relapses = steps(RelapseEvent, "relapses", {
+        "relapsed_on": attr("relapsed_on"), "during_post_rehab": attr("during_post_rehab"),
+    }, keyed=True)  # fmt: skip
+    tables.append(
+        out.rows(
+            RelapseSubstance,
+            {
+                "relapse_id": [r.id for r in relapses for _ in r.substances],
+                "drug_type": [d for r in relapses for d in r.substances],
+            },
+            refs={"relapse_id": ("relapse_events",)},
+            counted=False,
+        )
+    )
+    steps(ReintegrationCertification, "certifications", {
+        name: attr(name) for name in ("certified_on", "certified_by_id", "months_confirmed")
+    } | {"job_id": attr("job.id")}, refs={"job_id": ("job_placements",)})  # fmt: skip
+    tables.append(_follow_up_rows(stories, out, plan.now, jobs, loans))
+    tables.append(_event_rows(stories, out))
+    return tables
+
+
+# A follow-up's source is one of these records: its source_id is a position among all of them.
+OWNERS = ("rehab_episodes", "post_rehab_periods", "job_placements", "loan_referrals")
+
+
+def _follow_up_rows(
+    stories: list[_Story], out: _Columns, stamp: datetime, jobs: list[Any], loans: list[Any]
+) -> _Rows:
+    episodes = sum(len(s.episodes) for s in stories)
+    periods = sum(len(s.post_rehab) for s in stories)
+    offset = {
+        _Episode: 0,
+        _Period: episodes,
+        _Job: episodes + periods,
+        _Loan: episodes + periods + len(jobs),
+    }
+    rows: list[tuple[Any, ...]] = []
+    for position, s in enumerate(stories):
         for f in s.follow_ups:
             owner = f.owner
             done_at = (
-                datetime.combine(f.done_on, owner.recorded_at.timetz()).astimezone(UTC)
+                min(datetime.combine(f.done_on, owner.recorded_at.timetz()).astimezone(UTC), stamp)
                 if f.done_on
                 else None
             )
-            follow_rows.append({
-                "uuid": str(uuid.uuid4()), "case_id": s.id, "kind": f.kind, "source": f.source,
-                "source_id": owner.id, "seq": f.seq, "due_on": f.due_on, "planned_on": f.due_on,
-                "status": f.status, "outcome": f.outcome, "done_on": f.done_on,
-                "is_late": f.done_on is not None and f.done_on > f.due_on,
-                "done_by_id": f.done_by_id, "done_at": min(done_at, stamp) if done_at else None,
-                "cancel_reason": f.cancel_reason,
-                "reschedule_count": 0, "rule_set_id": owner.rule.id,
-                "created_by_id": owner.recorded_by_id, "created_at": owner.recorded_at,
-                "updated_at": min(done_at, stamp) if done_at else owner.recorded_at,
-            })  # fmt: skip
-    _insert(FollowUp, follow_rows)
-    counts["follow_ups"] += len(follow_rows)
-    event_rows = []
-    for s in stories:
+            rows.append((
+                str(uuid.uuid4()), position, f.kind, f.source, offset[type(owner)] + owner.id,
+                f.seq, f.due_on, f.due_on, f.status, f.outcome, f.done_on,
+                f.done_on is not None and f.done_on > f.due_on, f.done_by_id, done_at,
+                f.cancel_reason, 0, owner.rule.id, owner.recorded_by_id, owner.recorded_at,
+                done_at or owner.recorded_at,
+            ))  # fmt: skip
+    names = (
+        "uuid", "case_id", "kind", "source", "source_id", "seq", "due_on", "planned_on", "status",
+        "outcome", "done_on", "is_late", "done_by_id", "done_at", "cancel_reason",
+        "reschedule_count", "rule_set_id", "created_by_id", "created_at", "updated_at",
+    )  # fmt: skip
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in names]
+    return out.rows(
+        FollowUp,
+        dict(zip(names, columns, strict=True)),
+        refs={"case_id": ("cases",), "source_id": OWNERS},
+    )
+
+
+def _event_rows(stories: list[_Story], out: _Columns) -> _Rows:
+    tables = {"job": "job_placements", "loan": "loan_referrals"}
+    cases: list[int] = []
+    at: list[datetime] = []
+    actors: list[int | None] = []
+    kinds: list[str] = []
+    versions: list[int] = []
+    details: list[dict[str, object]] = []
+    patches: list[tuple[int, str, str, int, dict[str, object]]] = []
+    for position, s in enumerate(stories):
         for version, e in enumerate(s.events, 1):
-            details = dict(e.details)
-            if e.ref is not None:
-                details[e.ref[0]] = e.ref[1].id
-            event_rows.append({
-                "case_id": s.id, "occurred_at": e.at, "actor_id": e.actor_id, "kind": e.kind,
-                "version": version, "details": details,
-            })  # fmt: skip
-    _insert(CaseEvent, event_rows)
-    counts["case_events"] += len(event_rows)
+            if e.ref is not None:  # the record's id is added by the caller, once known
+                key, record = e.ref
+                patches.append((len(details), key, tables[key], record.id, dict(e.details)))
+            cases.append(position)
+            at.append(e.at)
+            actors.append(e.actor_id)
+            kinds.append(e.kind)
+            versions.append(version)
+            details.append(e.details)
+    rows = out.rows(
+        CaseEvent,
+        {
+            "case_id": cases,
+            "occurred_at": at,
+            "actor_id": actors,
+            "kind": kinds,
+            "version": versions,
+            "details": details,
+        },
+        refs={"case_id": ("cases",)},
+    )
+    rows.patches = patches
+    return rows
+
+
+def _allot(table: str, n: int) -> list[int]:
+    """``n`` fresh ids of ``table``: from its sequence on PostgreSQL, after the highest id on
+    SQLite (the transaction holds the write lock, so nobody else takes them)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        allot = f"SELECT nextval('{table}_id_seq') FROM generate_series(1, :n)"  # noqa: S608
+        return list(db.session.scalars(sa.text(allot), {"n": n}))
+    highest = db.session.scalar(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608
+    first = int(highest or 0) + 1
+    return list(range(first, first + n))
+
+
+def _execute(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Write ``rows`` through the driver: COPY on PostgreSQL, executemany on SQLite."""
+    connection = db.session.connection()
+    raw: Any = connection.connection.dbapi_connection
+    names = ", ".join(columns)  # our own table and column names: nothing from outside
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
+    finally:
+        cursor.close()
+
+
+def _put(batch: _Batch, taken: set[str], counts: Counter[str]) -> None:
+    """Insert a composed batch in the current transaction, parents before children."""
+    ids: dict[str, list[int]] = {}
+    for rows in batch.tables:
+        values, n = rows.values, len(rows.values[0])
+        if not n:
+            continue
+        for position, targets in rows.refs.items():
+            found: list[int | None] = [i for name in targets for i in ids.get(name, [])]
+            found.append(None)  # position -1: no record
+            values[position] = list(map(found.__getitem__, values[position]))
+        if rows.table == "cases":
+            position = rows.columns.index("code")
+            values[position] = [_unique(code, taken) for code in values[position]]
+        if rows.patches:
+            details = values[rows.columns.index("details")]
+            for row, key, target, position, found_details in rows.patches:
+                found_details[key] = ids[target][position]
+                details[row] = _json_text(found_details)
+        columns = rows.columns
+        if rows.keyed:
+            ids[rows.table] = _allot(rows.table, n)
+            values = [*values, ids[rows.table]]
+            columns = [*columns, "id"]
+        _execute(rows.table, columns, list(zip(*values, strict=True)))
+        if rows.counted:
+            counts[rows.table] += n
+
+
+def _unique(code: str, taken: set[str]) -> str:
+    while code in taken:  # codes are random: make sure of uniqueness
+        code = codes.new_code()
+    taken.add(code)
+    return code
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _start_worker() -> None:
+    # What the parent held stays as it is (no collection walks it, no page gets copied); each
+    # batch's own garbage (jobs and their checks refer to each other) is collected after it.
+    gc.freeze()
+
+
+def _compose_in_worker(index: int) -> _Batch:
+    batch = _compose(index)
+    gc.collect()
+    return batch
+
+
+def _compose_all(plan: _Plan, put: Any, *, processes: int | None) -> None:
+    """Compose the plan's batches, in a pool of forked workers when there are enough of them
+    and more than one processor, and hand them to ``put`` in order."""
+    global _PLAN
+    batches = range(-(-plan.count // plan.batch_size))
+    processes = _workers() if processes is None else processes
+    pooled = (
+        processes > 1
+        and len(batches) >= POOL_FROM
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    _PLAN = plan
+    try:
+        if not pooled:
+            for index in batches:
+                put(_compose(index))
+            return
+        context = multiprocessing.get_context("fork")
+        with context.Pool(processes, initializer=_start_worker) as pool:
+            pending: deque[Any] = deque()
+            waiting = iter(batches)
+            for index in itertools.islice(waiting, 2 * processes):
+                pending.append(pool.apply_async(_compose_in_worker, (index,)))
+            while pending:
+                batch = pending.popleft().get()
+                following = next(waiting, None)
+                if following is not None:
+                    pending.append(pool.apply_async(_compose_in_worker, (following,)))
+                put(batch)
+    finally:
+        _PLAN = None
 
 
 def create_synthetic_cases(
@@ -1708,52 +2060,56 @@ def create_synthetic_cases(
     focus_commune: int | None,
     actor_id: int | None,
     today: date,
-    batch_size: int = 1000,
+    batch_size: int = BATCH_SIZE,
     steps: bool = False,
     counts: Counter[str] | None = None,
+    processes: int | None = None,
 ) -> int:
     """Insert ``count`` synthetic cases in batches (encryption still per value); a quarter of
     them in ``focus_commune`` when given. With ``steps``, each gets a history up to ``today``
     (pass the communes' today, ``dates.local_day()``, for next due dates that agree with the
     workflow's) and is assigned to a worker of its commune when there is one; without, files
     are opened only (the benchmarks plan their own follow-ups). ``counts`` receives the rows
-    written per table. Executes per batch; the caller commits."""
-    rng = random.Random(seed)
-    book = _RuleBook()
-    author = _Author(rng, today, book, _Staff.load() if steps else _Staff({}, {}, []), actor_id)
-    taken = set(db.session.scalars(sa.select(Case.code))) if count else set()
+    written per table. The batches are composed by forked worker processes (``processes``, by
+    default one per processor; 1 composes in this process) and written here; the same seed
+    gives the same data either way. Executes per batch; the caller commits."""
     counts = counts if counts is not None else Counter()
-    made = 0
+    if count <= 0:
+        return 0
+    cipher = current_cipher()
+    cipher.blind_index("cases.national_id", "")  # its keys derived once, before any fork
+    cipher.blind_index("cases.name_dob", "")
+    plan = _Plan(
+        seed=seed,
+        count=count,
+        batch_size=batch_size,
+        today=today,
+        now=datetime.now(UTC),
+        communes=communes,
+        focus_commune=focus_commune,
+        actor_id=actor_id,
+        steps=steps,
+        book=_RuleBook(),
+        staff=_Staff.load() if steps else _Staff({}, {}, []),
+        sealer=_Sealer(cipher, cipher.keys.primary()),
+        dialect=db.session.get_bind().dialect,
+    )
+    taken = set(db.session.scalars(sa.select(Case.code)))
     # A batch is many small objects that all live until it is written: the cyclic collector
-    # would scan them again and again (it doubled the time). They hold no cycles.
+    # would scan them again and again (it doubled the time).
     collecting = gc.isenabled()
     gc.disable()
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    sqlite = plan.dialect.name == "sqlite"
     if sqlite:
         # The whole run is one transaction: with SQLite's default 2 MB page cache its indexes
         # spill to the WAL and are read back again and again. Put back afterwards.
         cache_size: int = db.session.execute(sa.text("PRAGMA cache_size")).scalar_one()
         db.session.execute(sa.text("PRAGMA cache_size = -262144"))  # 256 MB
     try:
-        while made < count:
-            stories = []
-            for _ in range(min(batch_size, count - made)):
-                commune = (
-                    focus_commune
-                    if focus_commune is not None and rng.random() < 0.25
-                    else _pick(rng, communes)
-                )
-                story = author.write(synthetic_case(rng, commune, today), steps=steps)
-                story.code = codes.new_code()
-                while story.code in taken:  # codes are random: make sure of uniqueness
-                    story.code = codes.new_code()
-                taken.add(story.code)
-                stories.append(story)
-            _write(stories, counts)
-            made += len(stories)
+        _compose_all(plan, lambda batch: _put(batch, taken, counts), processes=processes)
         if sqlite:  # (after a failure the caller rolls back: the session takes no statement)
             db.session.execute(sa.text(f"PRAGMA cache_size = {int(cache_size)}"))
     finally:
         if collecting:
             gc.enable()
-    return made
+    return count

@@ -1518,6 +1518,10 @@ def _main_step_due(steps: CaseSteps) -> date | None:
 
 BATCH_SIZE = 1000
 POOL_FROM = 3  # batches: fewer are composed in-process (starting workers would cost more)
+# The demo worker's commune gets a quarter of a small demo, so its pages are full; of a large
+# one about FOCUS_MAX files (a busy commune's caseload), not a quarter of the country.
+FOCUS_SHARE = 0.25
+FOCUS_MAX = 600
 
 
 def _table(model: type[Model]) -> sa.Table:
@@ -1663,8 +1667,9 @@ def _compose(index: int) -> _Batch:
     )
     stories = []
     communes, focus = plan.communes, plan.focus_commune
+    share = min(FOCUS_SHARE, FOCUS_MAX / max(plan.count, 1))
     for _ in range(plan.size(index)):
-        commune = focus if focus is not None and rng.random() < 0.25 else _pick(rng, communes)
+        commune = focus if focus is not None and rng.random() < share else _pick(rng, communes)
         stories.append(author.write(synthetic_case(rng, commune, plan.today), steps=plan.steps))
     return _Batch(len(stories), _columns(stories, plan))
 
@@ -2065,14 +2070,15 @@ def create_synthetic_cases(
     counts: Counter[str] | None = None,
     processes: int | None = None,
 ) -> int:
-    """Insert ``count`` synthetic cases in batches (encryption still per value); a quarter of
-    them in ``focus_commune`` when given. With ``steps``, each gets a history up to ``today``
-    (pass the communes' today, ``dates.local_day()``, for next due dates that agree with the
-    workflow's) and is assigned to a worker of its commune when there is one; without, files
-    are opened only (the benchmarks plan their own follow-ups). ``counts`` receives the rows
-    written per table. The batches are composed by forked worker processes (``processes``, by
-    default one per processor; 1 composes in this process) and written here; the same seed
-    gives the same data either way. Executes per batch; the caller commits."""
+    """Insert ``count`` synthetic cases in batches (encryption still per value); a quarter of them
+    in ``focus_commune`` when given, but about ``FOCUS_MAX`` at most. With ``steps``, each gets
+    a history up to ``today`` (pass the communes' today, ``dates.local_day()``, for next due
+    dates that agree with the workflow's) and is assigned to a worker of its commune when there
+    is one; without, files are opened only (the benchmarks plan their own follow-ups).
+    ``counts`` receives the rows written per table. The batches are composed by forked worker
+    processes (``processes``, by default one per processor; 1 composes in this process) and
+    written here; the same seed gives the same data either way. Executes per batch; the caller
+    commits."""
     counts = counts if counts is not None else Counter()
     if count <= 0:
         return 0

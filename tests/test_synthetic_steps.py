@@ -427,3 +427,25 @@ def test_without_steps_files_are_only_opened(app: Flask) -> None:
         assert all(c.next_due_on is None and c.assigned_worker_id is None for c in cases)
         assert not db.session.scalar(sa.select(sa.func.count()).select_from(Screening))
         assert not db.session.scalar(sa.select(sa.func.count()).select_from(FollowUp))
+
+
+def test_a_large_demo_gives_the_workers_commune_a_busy_communes_caseload(app: Flask) -> None:
+    """A quarter of a small demo goes to the demo worker's commune; of a large one about
+    FOCUS_MAX (a quarter of 250,000 would be a commune of 62,000 youth)."""
+    from caseapp.synthetic import FOCUS_MAX
+
+    count = 8 * FOCUS_MAX
+    with app.app_context():
+        communes = list(
+            db.session.scalars(sa.select(Commune.code).where(Commune.province_code == PROVINCE))
+        )
+        create_synthetic_cases(
+            count, seed=SEED, communes=communes, focus_commune=C1, actor_id=None,
+            today=local_day(), processes=1,
+        )  # fmt: skip
+        db.session.commit()
+        in_focus = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Case).where(Case.commune_code == C1)
+        )
+    natural = count / len(communes)
+    assert FOCUS_MAX * 0.8 < in_focus < FOCUS_MAX * 1.2 + natural  # a quarter would be 1,200

@@ -220,9 +220,10 @@ def build(
     previous = period.previous()
     scope = store.scope_key(communes) if max_age is not None else None  # once, not per period
     current = store.figures(period, communes, today=today, max_age=max_age, key=scope)
-    last = store.figures(
-        previous, communes, today=today, max_age=max_age, key=scope, part=store.Part.COMMUNES
-    )
+    # Without a trend, the previous period shows only its users and addicts (the charts of a
+    # trend show its other shares too).
+    part = store.Part.COMMUNES if trend else store.Part.UA
+    last = store.figures(previous, communes, today=today, max_age=max_age, key=scope, part=part)
     events = current.activity
     computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}

@@ -42,6 +42,7 @@ class Part(StrEnum):
     ALL = "all"
     COMMUNES = "communes"  # the comparison period: per-commune totals
     TOTAL = "total"  # a trend period: the scope's totals
+    UA = "ua"  # a download's comparison period: per commune, users and addicts only (``ua``)
 
 
 # The rows of one period: the scope's totals and breakdown (small), per-commune counts, and
@@ -51,6 +52,7 @@ _READ = {
     Part.ALL: (Part.TOTAL, Part.COMMUNES, "activity"),
     Part.COMMUNES: (Part.COMMUNES,),
     Part.TOTAL: (Part.TOTAL,),
+    Part.UA: (Part.COMMUNES,),
 }
 # Counts are kept as lists in this order; rows kept with another order are computed again.
 _MEASURES = [list(queries.CASE_MEASURES), list(queries.ACTIVITY_MEASURES)]
@@ -167,8 +169,13 @@ def figures(
 ) -> Figures:
     """The period's figures; from the cache when computed today less than ``max_age`` ago
     (``None``: always compute, and keep nothing), reading back only ``part`` of them. ``key``:
-    the communes' ``scope_key``, when the caller already has it."""
+    the communes' ``scope_key``, when the caller already has it. Computed for ``Part.UA``, only
+    ``communes`` is filled, with ``ua`` alone."""
     if max_age is None:
+        if part is Part.UA:
+            counted = queries.users_and_addicts(period, communes)
+            ua = {code: {"ua": n} for code, n in counted.items()}
+            return Figures(ua, {}, {}, {}, utcnow())
         return _compute(period, communes, today)
     key = key or scope_key(communes)
     kept = _kept(period, key, part, today, max_age)

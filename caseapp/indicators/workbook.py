@@ -221,13 +221,17 @@ def add_row(sheet: Worksheet, values: Sequence[Value]) -> list[Any]:
     return [sheet.cell(row=row, column=column) for column in range(1, len(values) + 1)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: openpyxl's styles hash slowly
 class Style:
     font: Font | None = None
     fill: PatternFill | None = None
     border: Border | None = None
     alignment: Alignment | None = None
     number_format: str | None = None
+
+
+HEADING_STYLES = {size: Style(font=font) for size, font in HEADING_FONTS.items()}
+HEADER = Style(font=BOLD, fill=HEADER_FILL, border=BORDER, alignment=HEADER_ALIGN)
 
 
 class _Sheet:
@@ -294,7 +298,7 @@ def _heading_lines(built: Report, title: str) -> list[tuple[str, int]]:
 
 def _heading(sheet: _Sheet, lines: list[tuple[str, int]], width: int) -> None:
     for text, size in lines:
-        row = sheet.styled([text], Style(font=HEADING_FONTS[size]))
+        row = sheet.styled([text], HEADING_STYLES[size])
         sheet.merge(row, width)
     sheet.append([])
 
@@ -310,8 +314,7 @@ def _write_rows(
     sheet.sheet.freeze_panes = f"C{header_row + 1}"
     sheet.sheet.row_dimensions[header_row].height = 60
     _heading(sheet, lines, 3 + len(columns))
-    header = Style(font=BOLD, fill=HEADER_FILL, border=BORDER, alignment=HEADER_ALIGN)
-    sheet.styled(["STT", "Đơn vị", "Cấp", *(c.header for c in columns)], header)
+    sheet.styled(["STT", "Đơn vị", "Cấp", *(c.header for c in columns)], HEADER)
     plain = Style(font=PLAIN, border=BORDER)
     group = Style(font=BOLD, fill=GROUP_FILL, border=BORDER)
     total = Style(font=BOLD, fill=HEADER_FILL, border=BORDER)
@@ -320,12 +323,12 @@ def _write_rows(
         return Style(style.font, style.fill, style.border, RIGHT, column.number_format)
 
     figures = {
-        id(style): [figure(style, column) for column in columns] for style in (plain, group, total)
+        style: [figure(style, column) for column in columns] for style in (plain, group, total)
     }
 
     def append(lead: list[Value], row: Row, style: Style) -> None:
         cells = [sheet.cell(value, style) for value in lead]
-        for column, look in zip(columns, figures[id(style)], strict=True):
+        for column, look in zip(columns, figures[style], strict=True):
             cells.append(sheet.cell(column.value(row), look))
         sheet.append(cells)
 
@@ -350,12 +353,10 @@ def _breakdown_sheet(book: Workbook, built: Report) -> None:
     sheet = _Sheet(book, "7. Giới tính, độ tuổi", widths)
     title = "Theo giới tính và độ tuổi (huyện cũ và toàn tỉnh)"
     _heading(sheet, _heading_lines(built, title), 3 + len(measures))
-    sheet.styled(
-        ["Đơn vị", "Giới tính", "Độ tuổi", *(label for _k, label in measures)],
-        Style(font=BOLD, fill=HEADER_FILL, border=BORDER, alignment=HEADER_ALIGN),
-    )
+    sheet.styled(["Đơn vị", "Giới tính", "Độ tuổi", *(label for _k, label in measures)], HEADER)
+    plain, bold = Style(font=PLAIN, border=BORDER), Style(font=BOLD, border=BORDER)
     for area in [*built.districts, built.province]:
-        style = Style(font=BOLD if area is built.province else PLAIN, border=BORDER)
+        style = bold if area is built.province else plain
         for sex in SEXES:
             for band in AGE_BANDS:
                 counts = area.breakdown.get((sex, band), {})
@@ -392,8 +393,9 @@ def report_workbook(built: Report) -> bytes:
     _breakdown_sheet(book, built)
     method = _Sheet(book, "Cách tính", {1: 120})
     _heading(method, _heading_lines(built, "Cách tính các chỉ tiêu"), 1)
+    wrapped = Style(font=PLAIN, alignment=WRAP)
     for number, line in enumerate(METHOD, start=1):
-        method.styled([f"{number}. {line}"], Style(font=PLAIN, alignment=WRAP))
+        method.styled([f"{number}. {line}"], wrapped)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -429,7 +431,7 @@ def _summary(book: Workbook, built: Report) -> None:
         ("Số lần theo dõi quá hạn chưa làm", total["follow_ups_overdue"], None),
     ]
     sheet.styled(["Chỉ tiêu", "Giá trị"], Style(font=BOLD, fill=HEADER_FILL, border=BORDER))
-    plain = Style(font=PLAIN, border=BORDER)
+    plain, percent = Style(font=PLAIN, border=BORDER), Style(PLAIN, None, BORDER, None, PERCENT)
     for label, value, number_format in rows:
-        figure = Style(PLAIN, None, BORDER, None, number_format)
+        figure = percent if number_format == PERCENT else plain
         sheet.append([sheet.cell(label, plain), sheet.cell(value, figure)])

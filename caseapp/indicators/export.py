@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -136,9 +136,12 @@ def _table(code: str, title: str, columns: list[Column], built: Report, threshol
     return Table(code, title, columns, rows, result, threshold, relations)
 
 
-def tables(period: Period, *, today: date, threshold: int) -> list[Table]:
-    """The fixed tables of the anonymized export, for the whole province."""
-    built = report_module.build(period, today=today)
+def tables(
+    period: Period, *, today: date, threshold: int, max_age: timedelta | None = None
+) -> list[Table]:
+    """The fixed tables of the anonymized export, for the whole province; with ``max_age``, from
+    figures computed less than that long ago today when there are such (``report.build``)."""
+    built = report_module.build(period, today=today, max_age=max_age)
     specs = [
         ("ua", _("Người sử dụng trái phép và người nghiện ma túy có hồ sơ quản lý"), "ua"),
         (

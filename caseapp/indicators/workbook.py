@@ -279,7 +279,7 @@ class _Sheet:
 
 
 def _heading_lines(built: Report, title: str) -> list[tuple[str, int]]:
-    generated = built.generated_at.astimezone(VIETNAM)
+    generated = built.computed_at.astimezone(VIETNAM)  # the figures' time (maybe kept ones)
     lines = [
         (f"BÁO CÁO {built.period.official_name.upper()} – {built.province.name.upper()}", 14),
         (title, 13),

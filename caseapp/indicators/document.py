@@ -473,7 +473,7 @@ def _title(document: DocumentObject, facts: _Facts) -> None:
     if facts.scope:
         _centred(document, f"Phạm vi: {facts.scope}", bold=True)
     _rule(document, 4.0, TEXT_WIDTH_CM)
-    generated = built.generated_at
+    generated = built.computed_at  # when the figures were computed (maybe kept a few minutes)
     if generated.tzinfo is None:
         generated = generated.replace(tzinfo=UTC)
     local = generated.astimezone(VIETNAM)

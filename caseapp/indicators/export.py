@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -96,17 +96,17 @@ def _value(row: Row, column: Column, columns: Sequence[Column]) -> int:
     return row[column.cell]
 
 
-def _level(row: Row) -> str:
-    return str(
-        {
-            report_module.Level.COMMUNE: _("Xã, phường"),
-            report_module.Level.DISTRICT: _("Huyện cũ"),
-            report_module.Level.PROVINCE: _("Tỉnh"),
-        }[row.level]
-    )
+def _levels() -> dict[report_module.Level, str]:
+    """The level labels, translated once per table (not once per row: 3,321 communes)."""
+    return {
+        report_module.Level.COMMUNE: str(_("Xã, phường")),
+        report_module.Level.DISTRICT: str(_("Huyện cũ")),
+        report_module.Level.PROVINCE: str(_("Tỉnh")),
+    }
 
 
 def _table(code: str, title: str, columns: list[Column], built: Report, threshold: int) -> Table:
+    levels = _levels()
     rows: list[tuple[Hashable, str, str, str]] = []
     values: dict[tuple[Hashable, Hashable], int] = {}
     groups: dict[Hashable, list[Hashable]] = {PROVINCE: []}
@@ -114,15 +114,17 @@ def _table(code: str, title: str, columns: list[Column], built: Report, threshol
         district_key = ("district", index)
         groups[PROVINCE].append(district_key)
         groups[district_key] = []
-        rows.append((district_key, _level(district), str(district.code or ""), district.name))
+        rows.append((district_key, levels[district.level], str(district.code or ""), district.name))
         for row in [district, *district.children]:
             key = district_key if row is district else ("commune", row.code)
             if row is not district:
                 groups[district_key].append(key)
-                rows.append((key, _level(row), str(row.code), row.name))
+                rows.append((key, levels[row.level], str(row.code), row.name))
             for column in columns:
                 values[(key, column.key)] = _value(row, column, columns)
-    rows.append((PROVINCE, _level(built.province), str(built.province.code), built.province.name))
+    rows.append(
+        (PROVINCE, levels[built.province.level], str(built.province.code), built.province.name)
+    )
     for column in columns:
         values[(PROVINCE, column.key)] = _value(built.province, column, columns)
     relations = grid_relations(
@@ -136,9 +138,12 @@ def _table(code: str, title: str, columns: list[Column], built: Report, threshol
     return Table(code, title, columns, rows, result, threshold, relations)
 
 
-def tables(period: Period, *, today: date, threshold: int) -> list[Table]:
-    """The fixed tables of the anonymized export, for the whole province."""
-    built = report_module.build(period, today=today)
+def tables(
+    period: Period, *, today: date, threshold: int, max_age: timedelta | None = None
+) -> list[Table]:
+    """The fixed tables of the anonymized export, for the whole province; with ``max_age``, from
+    figures computed less than that long ago today when there are such (``report.build``)."""
+    built = report_module.build(period, today=today, max_age=max_age)
     specs = [
         ("ua", _("Người sử dụng trái phép và người nghiện ma túy có hồ sơ quản lý"), "ua"),
         (

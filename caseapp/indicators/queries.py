@@ -138,9 +138,10 @@ def managed_in(period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-def _per_case(period: Period) -> sa.Subquery:
+def _per_case(period: Period, *, services: bool = True) -> sa.Subquery:
     """One row per case managed in the period: its commune, sex, age band, category on the
-    period's last day and the services it received in the period (0/1)."""
+    period's last day and (unless ``services`` is False: the category only) the services it
+    received in the period (0/1)."""
     s, e = period.start, period.end
 
     def grouped(model: Any, *columns: sa.ColumnElement[Any], where: Any, name: str) -> sa.Subquery:
@@ -235,6 +236,15 @@ def _per_case(period: Period) -> sa.Subquery:
     )
     age = e.year - Case.birth_year
     band = sa.case((age < 16, AGE_BANDS[0]), (age < 18, AGE_BANDS[1]), else_=AGE_BANDS[2])
+    if not services:  # the category needs the determinations, rehab and post-rehab only
+        lean = sa.select(
+            Case.id.label("case_id"),
+            Case.commune_code.label("commune_code"),
+            category.label("category"),
+        ).where(managed_in(period))
+        for sub in (determination, episode, post_rehab):
+            lean = lean.outerjoin(sub, sub.c.case_id == Case.id)
+        return lean.subquery("per_case")
     query = sa.select(
         Case.id.label("case_id"),
         Case.commune_code.label("commune_code"),
@@ -316,8 +326,20 @@ def cube(period: Period, communes: sa.Select[Any] | None = None) -> dict[CubeKey
     return result
 
 
-def _per_case_scoped(period: Period, communes: sa.Select[Any] | None) -> sa.Subquery:
-    sub = _per_case(period)
+def users_and_addicts(period: Period, communes: sa.Select[Any] | None = None) -> dict[int, int]:
+    """Users and addicts managed in the period per commune (communes without any left out): the
+    ``ua`` of ``cube`` added up over sex and age band, with only the joins the category needs (the
+    comparison period of a report shows nothing else)."""
+    c = _per_case_scoped(period, communes, services=False).c
+    ua = c.category.in_([x.value for x in USERS_AND_ADDICTS])
+    query = sa.select(c.commune_code, sa.func.count()).where(ua).group_by(c.commune_code)
+    return {int(row[0]): int(row[1]) for row in db.session.execute(query)}
+
+
+def _per_case_scoped(
+    period: Period, communes: sa.Select[Any] | None, *, services: bool = True
+) -> sa.Subquery:
+    sub = _per_case(period, services=services)
     if communes is None:
         return sub
     return sa.select(sub).where(sub.c.commune_code.in_(communes)).subquery("scoped")

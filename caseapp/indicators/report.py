@@ -215,14 +215,18 @@ def build(
 ) -> Report:
     """The report of ``period`` over ``communes`` (a select of commune codes; None: all), with
     the previous period for comparison and ``trend`` periods for the charts. With ``max_age``,
-    figures computed less than that long ago today are reused (the dashboard)."""
+    figures computed less than that long ago today are reused (the dashboard, and the downloads:
+    the figures the dashboard shows)."""
     settings = web.settings()
     previous = period.previous()
     scope = store.scope_key(communes) if max_age is not None else None  # once, not per period
-    current = store.figures(period, communes, today=today, max_age=max_age, key=scope)
-    last = store.figures(
-        previous, communes, today=today, max_age=max_age, key=scope, part=store.Part.COMMUNES
-    )
+    # Without a trend (the downloads), the communes' counts by sex and age band too.
+    wanted = store.Part.ALL if trend else store.Part.REPORT
+    current = store.figures(period, communes, today=today, max_age=max_age, key=scope, part=wanted)
+    # Without a trend, the previous period shows only its users and addicts (the charts of a
+    # trend show its other shares too).
+    part = store.Part.COMMUNES if trend else store.Part.UA
+    last = store.figures(previous, communes, today=today, max_age=max_age, key=scope, part=part)
     events = current.activity
     computed_at = min(current.computed_at, last.computed_at)
     rows: dict[int, Row] = {}

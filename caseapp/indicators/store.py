@@ -42,15 +42,20 @@ class Part(StrEnum):
     ALL = "all"
     COMMUNES = "communes"  # the comparison period: per-commune totals
     TOTAL = "total"  # a trend period: the scope's totals
+    UA = "ua"  # a download's comparison period: per commune, users and addicts only (``ua``)
+    REPORT = "report"  # a download's period: all, and per commune by sex and age band
 
 
-# The rows of one period: the scope's totals and breakdown (small), per-commune counts, and
-# per-commune activity (3,321 communes each for a national scope). Suffixes keep the key short.
-_ROWS = {Part.TOTAL: "", Part.COMMUNES: ":c", "activity": ":a"}
+# The rows of one period: the scope's totals and breakdown (small), per-commune counts,
+# per-commune activity (3,321 communes each for a national scope) and per-commune counts by sex
+# and age band (the downloads' tables). Suffixes keep the key short.
+_ROWS = {Part.TOTAL: "", Part.COMMUNES: ":c", "activity": ":a", "cube": ":x"}
 _READ = {
     Part.ALL: (Part.TOTAL, Part.COMMUNES, "activity"),
+    Part.REPORT: (Part.TOTAL, Part.COMMUNES, "activity", "cube"),
     Part.COMMUNES: (Part.COMMUNES,),
     Part.TOTAL: (Part.TOTAL,),
+    Part.UA: (Part.COMMUNES,),
 }
 # Counts are kept as lists in this order; rows kept with another order are computed again.
 _MEASURES = [list(queries.CASE_MEASURES), list(queries.ACTIVITY_MEASURES)]
@@ -93,7 +98,14 @@ def _unpack(values: list[int], measures: tuple[str, ...]) -> Counts:
 def _dump(figures: Figures) -> dict[str, dict[str, Any]]:
     """The rows to keep: counts as lists in the order of the measures (a fifth of the size)."""
     case, act = queries.CASE_MEASURES, queries.ACTIVITY_MEASURES
+    cube = figures.cube or {}
     return {
+        _ROWS["cube"]: {
+            "measures": _MEASURES,
+            "cube": {
+                f"{code}|{sex}|{band}": _pack(c, case) for (code, sex, band), c in cube.items()
+            },
+        },
         _ROWS[Part.TOTAL]: {
             "measures": _MEASURES,
             "total": _pack(figures.total, case),
@@ -120,9 +132,14 @@ def _load(payloads: dict[str, dict[str, Any]], computed_at: datetime) -> Figures
         sex, _, band = key.partition("|")
         return sex, band
 
+    def cell(key: str) -> CubeKey:
+        code, sex, band = key.split("|")
+        return int(code), sex, band
+
     main = payloads.get(_ROWS[Part.TOTAL], {})
     communes = payloads.get(_ROWS[Part.COMMUNES], {}).get("communes", {})
     activity = payloads.get(_ROWS["activity"], {}).get("activity", {})
+    cube = payloads[_ROWS["cube"]]["cube"] if _ROWS["cube"] in payloads else None
     return Figures(
         communes={int(code): _unpack(values, case) for code, values in communes.items()},
         breakdown={
@@ -131,6 +148,7 @@ def _load(payloads: dict[str, dict[str, Any]], computed_at: datetime) -> Figures
         total=_unpack(main["total"], case) if "total" in main else {},
         activity={int(code): _unpack(values, act) for code, values in activity.items()},
         computed_at=computed_at,
+        cube=None if cube is None else {cell(k): _unpack(v, case) for k, v in cube.items()},
     )
 
 
@@ -167,15 +185,20 @@ def figures(
 ) -> Figures:
     """The period's figures; from the cache when computed today less than ``max_age`` ago
     (``None``: always compute, and keep nothing), reading back only ``part`` of them. ``key``:
-    the communes' ``scope_key``, when the caller already has it."""
-    if max_age is None:
-        return _compute(period, communes, today)
-    key = key or scope_key(communes)
-    kept = _kept(period, key, part, today, max_age)
-    if kept is not None:
-        return _load(*kept)
+    the communes' ``scope_key``, when the caller already has it. Computed for ``Part.UA``, only
+    ``communes`` is filled, with ``ua`` alone (and nothing is kept)."""
+    if max_age is not None:
+        key = key or scope_key(communes)
+        kept = _kept(period, key, part, today, max_age)
+        if kept is not None:
+            return _load(*kept)
+    if part is Part.UA:
+        counted = queries.users_and_addicts(period, communes)
+        ua = {code: {"ua": n} for code, n in counted.items()}
+        return Figures(ua, {}, {}, {}, utcnow())
     found = _compute(period, communes, today)
-    keep(period, key, found, today)
+    if max_age is not None and key is not None:  # key: found above
+        keep(period, key, found, today)
     return found
 
 

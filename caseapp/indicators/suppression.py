@@ -140,8 +140,11 @@ def _check_threshold(threshold: int) -> None:
 
 def _linearly_determined(equations: Iterable[Mapping[int, int]], unknown: set[int]) -> set[int]:
     """The unknowns whose unit vector lies in the row space of the equations (restricted to the
-    unknowns): Gauss-Jordan elimination modulo a large prime on sparse rows."""
+    unknowns): Gauss-Jordan elimination modulo a large prime on sparse rows. ``holders`` indexes
+    the pivot rows by the cells they hold, so a new pivot is cleared from the rows holding its
+    column only (not from every row: a national table has thousands)."""
     pivots: dict[int, dict[int, int]] = {}  # pivot column → its row (1 at the pivot)
+    holders: dict[int, set[int]] = {}  # cell → the pivot columns whose row holds it
     for equation in equations:
         row = {cell: c % _PRIME for cell, c in equation.items() if cell in unknown}
         if not row:
@@ -161,17 +164,21 @@ def _linearly_determined(equations: Iterable[Mapping[int, int]], unknown: set[in
         inverse = pow(row[column], -1, _PRIME)
         if inverse != 1:
             row = {cell: c * inverse % _PRIME for cell, c in row.items()}
-        for other in pivots.values():
-            factor = other.get(column, 0)
-            if not factor:
-                continue
+        for pivot in list(holders.get(column, ())):
+            other = pivots[pivot]
+            factor = other[column]
             for cell, c in row.items():
                 updated = (other.get(cell, 0) - factor * c) % _PRIME
                 if updated:
+                    if cell not in other:
+                        holders.setdefault(cell, set()).add(pivot)
                     other[cell] = updated
-                else:
-                    other.pop(cell, None)
+                elif cell in other:
+                    del other[cell]
+                    holders[cell].discard(pivot)
         pivots[column] = row
+        for cell in row:
+            holders.setdefault(cell, set()).add(column)
     return {column for column, row in pivots.items() if len(row) == 1}
 
 

@@ -120,8 +120,13 @@ def _load(trend: int) -> tuple[report.Report | None, dict[str, Any], int]:
         scope_name=_scope_name(user, commune),
         today=local_day(),
         trend=trend,
+        max_age=_max_age(),  # the figures the dashboard shows, when as fresh as it needs them
     )
     return built, {"args": args, "commune": commune, "scope_codes": codes}, 200
+
+
+def _max_age() -> timedelta:
+    return timedelta(minutes=web.settings().INDICATOR_CACHE_MINUTES)
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class Heading:
 def dashboard() -> ResponseReturnValue:
     """The figures are computed at most every INDICATOR_CACHE_MINUTES, and rendered once for
     each period, scope and language in between (a national scope has 3,321 communes)."""
-    max_age = timedelta(minutes=web.settings().INDICATOR_CACHE_MINUTES)
+    max_age = _max_age()
     user, today = web.actor(), local_day()
     args = {"period": request.args.get("period", ""), "commune": request.args.get("commune", "")}
     try:
@@ -345,7 +350,7 @@ def export_statistics() -> ResponseReturnValue:
     fmt = form.format.data or "csv"
     threshold = web.settings().STATISTICS_MIN_CELL
     with force_locale(OFFICIAL_LOCALE):
-        tables = export.tables(period, today=local_day(), threshold=threshold)
+        tables = export.tables(period, today=local_day(), threshold=threshold, max_age=_max_age())
     audit.record(
         "statistics_exported",
         actor=web.actor(),

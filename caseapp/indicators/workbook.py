@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
 from caseapp.dates import VIETNAM
@@ -203,6 +206,12 @@ BOLD = Font(name="Times New Roman", bold=True, size=12)
 PLAIN = Font(name="Times New Roman", size=12)
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 GROUP_FILL = PatternFill("solid", fgColor="F2F2F2")
+HEADER_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")
+RIGHT = Alignment(horizontal="right")
+WRAP = Alignment(wrap_text=True)
+HEADING_FONTS = {
+    size: Font(name="Times New Roman", bold=size > 11, size=size) for size in (11, 13, 14)
+}
 
 
 def add_row(sheet: Worksheet, values: Sequence[Value]) -> list[Any]:
@@ -212,8 +221,65 @@ def add_row(sheet: Worksheet, values: Sequence[Value]) -> list[Any]:
     return [sheet.cell(row=row, column=column) for column in range(1, len(values) + 1)]
 
 
-def _heading(sheet: Worksheet, built: Report, title: str, width: int) -> None:
-    generated = built.generated_at.astimezone(VIETNAM)
+@dataclass(frozen=True, eq=False)  # hashed by identity: openpyxl's styles hash slowly
+class Style:
+    font: Font | None = None
+    fill: PatternFill | None = None
+    border: Border | None = None
+    alignment: Alignment | None = None
+    number_format: str | None = None
+
+
+HEADING_STYLES = {size: Style(font=font) for size, font in HEADING_FONTS.items()}
+HEADER = Style(font=BOLD, fill=HEADER_FILL, border=BORDER, alignment=HEADER_ALIGN)
+
+
+class _Sheet:
+    """A sheet of a write-only workbook (rows streamed as they are appended: a national scope
+    writes 3,321 communes on six sheets). Column widths, frozen panes and row heights are set
+    before the rows they concern; each style is registered with the workbook once, then copied
+    to the cells that use it."""
+
+    def __init__(self, book: Workbook, title: str, widths: dict[int, float]) -> None:
+        self.sheet: Any = book.create_sheet(title)
+        self.rows = 0
+        self._styles: dict[Style, Any] = {}
+        for index, width in widths.items():
+            self.sheet.column_dimensions[get_column_letter(index)].width = width
+
+    def cell(self, value: Value, style: Style) -> WriteOnlyCell:
+        found = self._styles.get(style)
+        if found is None:
+            probe = WriteOnlyCell(self.sheet)
+            if style.font is not None:
+                probe.font = style.font
+            if style.fill is not None:
+                probe.fill = style.fill
+            if style.border is not None:
+                probe.border = style.border
+            if style.alignment is not None:
+                probe.alignment = style.alignment
+            if style.number_format is not None:
+                probe.number_format = style.number_format
+            found = self._styles[style] = probe._style
+        cell = WriteOnlyCell(self.sheet, value)
+        cell._style = copy(found)
+        return cell
+
+    def append(self, cells: Sequence[WriteOnlyCell | Value]) -> int:
+        self.sheet.append(list(cells))
+        self.rows += 1
+        return self.rows
+
+    def styled(self, values: Sequence[Value], style: Style) -> int:
+        return self.append([self.cell(value, style) for value in values])
+
+    def merge(self, row: int, width: int) -> None:
+        self.sheet.merged_cells.add(CellRange(min_col=1, min_row=row, max_col=width, max_row=row))
+
+
+def _heading_lines(built: Report, title: str) -> list[tuple[str, int]]:
+    generated = built.computed_at.astimezone(VIETNAM)  # the figures' time (maybe kept ones)
     lines = [
         (f"BÁO CÁO {built.period.official_name.upper()} – {built.province.name.upper()}", 14),
         (title, 13),
@@ -227,57 +293,55 @@ def _heading(sheet: Worksheet, built: Report, title: str, width: int) -> None:
     ]
     if built.is_empty:
         lines.append(("Kỳ này chưa có số liệu: các chỉ tiêu đều bằng 0.", 11))
+    return lines
+
+
+def _heading(sheet: _Sheet, lines: list[tuple[str, int]], width: int) -> None:
     for text, size in lines:
-        (cell,) = add_row(sheet, [text])
-        cell.font = Font(name="Times New Roman", bold=size > 11, size=size)
-        sheet.merge_cells(start_row=cell.row, start_column=1, end_row=cell.row, end_column=width)
+        row = sheet.styled([text], HEADING_STYLES[size])
+        sheet.merge(row, width)
     sheet.append([])
 
 
-def _write_rows(sheet: Worksheet, built: Report, columns: Sequence[Col]) -> None:
-    headers = ["STT", "Đơn vị", "Cấp", *(c.header for c in columns)]
-    cells = add_row(sheet, headers)
-    header_row = cells[0].row
-    for cell in cells:
-        cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-    sheet.row_dimensions[header_row].height = 60
+def _write_rows(
+    book: Workbook, name: str, title: str, built: Report, columns: Sequence[Col]
+) -> None:
+    widths: dict[int, float] = {1: 6, 2: 34, 3: 11}
+    widths.update({index: column.width for index, column in enumerate(columns, start=4)})
+    sheet = _Sheet(book, name, widths)
+    lines = _heading_lines(built, title)
+    header_row = len(lines) + 2
+    sheet.sheet.freeze_panes = f"C{header_row + 1}"
+    sheet.sheet.row_dimensions[header_row].height = 60
+    _heading(sheet, lines, 3 + len(columns))
+    sheet.styled(["STT", "Đơn vị", "Cấp", *(c.header for c in columns)], HEADER)
+    plain = Style(font=PLAIN, border=BORDER)
+    group = Style(font=BOLD, fill=GROUP_FILL, border=BORDER)
+    total = Style(font=BOLD, fill=HEADER_FILL, border=BORDER)
+
+    def figure(style: Style, column: Col) -> Style:
+        return Style(style.font, style.fill, style.border, RIGHT, column.number_format)
+
+    figures = {
+        style: [figure(style, column) for column in columns] for style in (plain, group, total)
+    }
+
+    def append(lead: list[Value], row: Row, style: Style) -> None:
+        cells = [sheet.cell(value, style) for value in lead]
+        for column, look in zip(columns, figures[style], strict=True):
+            cells.append(sheet.cell(column.value(row), look))
+        sheet.append(cells)
+
     number = 0
     for district in built.districts:
-        for row in [district, *district.children]:
-            label = "Huyện cũ" if row is district else "Xã, phường"
-            if row is not district:
-                number += 1
-            cells = _append(
-                sheet, [number if row is not district else None, row.name, label], row, columns
-            )
-            if row is district:
-                for cell in cells:
-                    cell.font, cell.fill = BOLD, GROUP_FILL
-    for cell in _append(sheet, [None, built.province.name, "Tổng cộng"], built.province, columns):
-        cell.font, cell.fill = BOLD, HEADER_FILL
-    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=3)
-    sheet.column_dimensions["A"].width = 6
-    sheet.column_dimensions["B"].width = 34
-    sheet.column_dimensions["C"].width = 11
-    for index, column in enumerate(columns, start=4):
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-
-
-def _append(sheet: Worksheet, lead: list[Value], row: Row, columns: Sequence[Col]) -> list[Any]:
-    cells = add_row(sheet, [*lead, *(c.value(row) for c in columns)])
-    for index, cell in enumerate(cells, start=1):
-        cell.border, cell.font = BORDER, PLAIN
-        if index > 3:
-            column = columns[index - 4]
-            if column.number_format:
-                cell.number_format = column.number_format
-            cell.alignment = Alignment(horizontal="right")
-    return cells
+        append([None, district.name, "Huyện cũ"], district, group)
+        for row in district.children:
+            number += 1
+            append([number, row.name, "Xã, phường"], row, plain)
+    append([None, built.province.name, "Tổng cộng"], built.province, total)
 
 
 def _breakdown_sheet(book: Workbook, built: Report) -> None:
-    sheet = book.create_sheet("7. Giới tính, độ tuổi")
     measures = [
         ("ua", "Người sử dụng và người nghiện"),
         ("ua_supported", "Được hỗ trợ"),
@@ -285,22 +349,19 @@ def _breakdown_sheet(book: Workbook, built: Report) -> None:
         ("pr_supported", "Được hỗ trợ nghề, việc làm"),
         ("reintegrated", "Tái hòa nhập có việc làm ổn định"),
     ]
-    _heading(sheet, built, "Theo giới tính và độ tuổi (huyện cũ và toàn tỉnh)", 3 + len(measures))
-    for cell in add_row(
-        sheet, ["Đơn vị", "Giới tính", "Độ tuổi", *(label for _k, label in measures)]
-    ):
-        cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+    widths: dict[int, float] = {1: 34, **dict.fromkeys(range(4, 4 + len(measures)), 16)}
+    sheet = _Sheet(book, "7. Giới tính, độ tuổi", widths)
+    title = "Theo giới tính và độ tuổi (huyện cũ và toàn tỉnh)"
+    _heading(sheet, _heading_lines(built, title), 3 + len(measures))
+    sheet.styled(["Đơn vị", "Giới tính", "Độ tuổi", *(label for _k, label in measures)], HEADER)
+    plain, bold = Style(font=PLAIN, border=BORDER), Style(font=BOLD, border=BORDER)
     for area in [*built.districts, built.province]:
+        style = bold if area is built.province else plain
         for sex in SEXES:
             for band in AGE_BANDS:
                 counts = area.breakdown.get((sex, band), {})
                 values = [area.name, SEX_VI[sex], BAND_VI[band]]
-                for cell in add_row(sheet, [*values, *(counts.get(k, 0) for k, _l in measures)]):
-                    cell.border, cell.font = BORDER, BOLD if area is built.province else PLAIN
-    sheet.column_dimensions["A"].width = 34
-    for index in range(4, 4 + len(measures)):
-        sheet.column_dimensions[get_column_letter(index)].width = 16
+                sheet.styled([*values, *(counts.get(k, 0) for k, _l in measures)], style)
 
 
 METHOD = [
@@ -325,30 +386,25 @@ METHOD = [
 
 def report_workbook(built: Report) -> bytes:
     """The report as XLSX bytes."""
-    book = Workbook()
-    summary = book.active
-    assert summary is not None  # noqa: S101 -- a new workbook has one sheet
-    summary.title = "Tổng hợp"
-    _summary(summary, built)
+    book = Workbook(write_only=True)
+    _summary(book, built)
     for name, title, columns in _sheets(built):
-        sheet = book.create_sheet(name)
-        _heading(sheet, built, title, 3 + len(columns))
-        _write_rows(sheet, built, columns)
+        _write_rows(book, name, title, built, columns)
     _breakdown_sheet(book, built)
-    method = book.create_sheet("Cách tính")
-    _heading(method, built, "Cách tính các chỉ tiêu", 1)
+    method = _Sheet(book, "Cách tính", {1: 120})
+    _heading(method, _heading_lines(built, "Cách tính các chỉ tiêu"), 1)
+    wrapped = Style(font=PLAIN, alignment=WRAP)
     for number, line in enumerate(METHOD, start=1):
-        (cell,) = add_row(method, [f"{number}. {line}"])
-        cell.alignment, cell.font = Alignment(wrap_text=True), PLAIN
-    method.column_dimensions["A"].width = 120
+        method.styled([f"{number}. {line}"], wrapped)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _summary(sheet: Worksheet, built: Report) -> None:
+def _summary(book: Workbook, built: Report) -> None:
     total = built.province
-    _heading(sheet, built, "Tổng hợp các chỉ tiêu", 4)
+    sheet = _Sheet(book, "Tổng hợp", {1: 60, 2: 16})
+    _heading(sheet, _heading_lines(built, "Tổng hợp các chỉ tiêu"), 4)
     met = built.reintegration_counts()
     alerts = sum(1 for r in built.communes if r.alert(built.alert_per_10000))
     no_population = sum(1 for r in built.communes if r.population is None)
@@ -374,13 +430,8 @@ def _summary(sheet: Worksheet, built: Report) -> None:
         ("Số xã, phường chưa nhập dân số", no_population, None),
         ("Số lần theo dõi quá hạn chưa làm", total["follow_ups_overdue"], None),
     ]
-    for cell in add_row(sheet, ["Chỉ tiêu", "Giá trị"]):
-        cell.font, cell.fill, cell.border = BOLD, HEADER_FILL, BORDER
+    sheet.styled(["Chỉ tiêu", "Giá trị"], Style(font=BOLD, fill=HEADER_FILL, border=BORDER))
+    plain, percent = Style(font=PLAIN, border=BORDER), Style(PLAIN, None, BORDER, None, PERCENT)
     for label, value, number_format in rows:
-        cells = add_row(sheet, [label, value])
-        for cell in cells:
-            cell.border, cell.font = BORDER, PLAIN
-        if number_format:
-            cells[1].number_format = number_format
-    sheet.column_dimensions["A"].width = 60
-    sheet.column_dimensions["B"].width = 16
+        figure = percent if number_format == PERCENT else plain
+        sheet.append([sheet.cell(label, plain), sheet.cell(value, figure)])

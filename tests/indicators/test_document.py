@@ -182,7 +182,7 @@ def test_layout_follows_decree_30(app: Flask, dataset: str) -> None:
         "IV. PHƯƠNG HƯỚNG, KIẾN NGHỊ",
     ]
     assert any(t.startswith("Số liệu tính từ ngày 15/12/2025 đến ngày 14/12/2026") for t in texts)
-    extracted = built.generated_at.astimezone(VIETNAM)
+    extracted = built.computed_at.astimezone(VIETNAM)
     assert any(f"trích xuất lúc {extracted:%H:%M} ngày {extracted:%d/%m/%Y}" in t for t in texts)
     assert any("Số liệu tạm tính" in t for t in texts)  # the year ends on 14/12/2026
     assert "Nơi nhận:" in texts

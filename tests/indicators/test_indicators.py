@@ -230,3 +230,42 @@ def test_figures_read_back_from_the_cache_are_the_computed_ones(province):
             (p.key, _nonzero(c)) for p, c in live.trend
         ]
     assert live.province.counts["ua"] > 0
+
+
+def test_downloads_from_kept_figures_equal_those_computed_fresh(province):
+    """The downloads reuse the figures the dashboard keeps (here kept by the refresh button):
+    the workbook and the anonymized export made from them are cell for cell the fresh ones."""
+    import io
+    from datetime import timedelta
+
+    from openpyxl import load_workbook
+
+    from caseapp.db import utcnow
+    from caseapp.indicators import export, store, workbook
+
+    period, hour = periods.parse("2026"), timedelta(hours=1)
+    fresh = report.build(period, today=TODAY)
+    store.refresh([period, period.previous()], None, TODAY)
+    db.session.commit()
+    refreshed = utcnow()
+    kept = report.build(period, today=TODAY, max_age=hour)
+    assert kept.computed_at <= refreshed  # read back, not computed again
+    kept.generated_at, kept.computed_at = fresh.generated_at, fresh.computed_at
+
+    def cells(built: report.Report) -> dict[str, list[tuple[object, ...]]]:
+        book = load_workbook(io.BytesIO(workbook.report_workbook(built)))
+        return {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+
+    assert cells(kept) == cells(fresh)
+    districts = [row for row in kept.districts if any(_nonzero(c) for c in row.breakdown.values())]
+    assert districts  # the breakdown by sex and age of the former districts is read back too
+    assert kept.province.previous["ua"] == fresh.province.previous["ua"] > 0
+
+    def shown(found: list[export.Table]) -> list[tuple[str, str]]:
+        return [
+            (t.code, t.shown(key, c.key)) for t in found for key, *_ in t.rows for c in t.columns
+        ]
+
+    assert shown(export.tables(period, today=TODAY, threshold=5, max_age=hour)) == shown(
+        export.tables(period, today=TODAY, threshold=5)
+    )

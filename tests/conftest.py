@@ -125,6 +125,21 @@ def _clean_postgres(url: str) -> None:
             conn.exec_driver_sql(
                 "UPDATE communes SET population = NULL, population_updated_at = NULL"
             )
+            # The communes stay as loaded for the province; another province's, loaded by a
+            # test (as `caseapp demo --national` does), must not reach the next test.
+            other = {"province": PROVINCE}
+            conn.execute(
+                sa.text(
+                    "DELETE FROM former_units WHERE commune_code IN "
+                    "(SELECT code FROM communes WHERE province_code <> :province)"
+                ),
+                other,
+            )
+            conn.execute(sa.text("DELETE FROM communes WHERE province_code <> :province"), other)
+            conn.exec_driver_sql(  # (their province_code is the pre-2025 province's)
+                "DELETE FROM former_districts WHERE code NOT IN "
+                "(SELECT former_district_code FROM former_units)"
+            )
     finally:
         engine.dispose()
 
